@@ -1,0 +1,28 @@
+# Two commands for a fresh machine (Python 3.11):
+#   make course   set up .venv and run every lesson at the ci profile (PROFILE=cpu or gpu for more)
+#   make test     set up .venv and run the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+PROFILE ?= ci
+BIN = $(VENV)/bin
+
+.PHONY: setup course test doctor clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+course: setup
+	$(BIN)/course run --profile $(PROFILE)
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+doctor: setup
+	$(BIN)/course doctor
+
+clean:
+	rm -rf runs .cache
