@@ -1,0 +1,224 @@
+"""`course run` executes lessons with papermill; `course doctor` checks the environment.
+
+    course run                                  every notebook at the ci profile
+    course run 01_intro 03_lora --profile cpu   two lessons at the laptop profile
+    course run 03_lora -p max_steps 200 --out /tmp/lab
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from course_utils.config import PROFILES, course_root, resolve_params, validate_value
+
+RESERVED = {"profile": "--profile", "out_dir": "--out"}
+
+
+class UsageError(ValueError):
+    """A command line that cannot run, with what is valid in the message."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one notebook in a run."""
+
+    stem: str
+    status: str
+    seconds: float
+    detail: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def notebooks_dir() -> Path:
+    """The folder holding the lessons."""
+    return course_root() / "notebooks"
+
+
+def available_notebooks() -> list[str]:
+    """Stems of every lesson, in reading order."""
+    return sorted(path.stem for path in notebooks_dir().glob("*.ipynb"))
+
+
+def select_notebooks(names: Sequence[str]) -> list[str]:
+    """Stems for `names` (a full stem or a unique prefix such as "01"); all lessons when empty."""
+    available = available_notebooks()
+    if not names:
+        return available
+    chosen = []
+    for name in names:
+        name = Path(name).stem
+        matches = [stem for stem in available if stem == name] or [s for s in available if s.startswith(name)]
+        if len(matches) != 1:
+            raise UsageError(f"unknown notebook {name!r}; available: {', '.join(available)}")
+        chosen.append(matches[0])
+    return chosen
+
+
+def parse_value(text: str) -> Any:
+    """A -p value as Python: None, true/false, int, float, else the string itself."""
+    lowered = text.strip().lower()
+    if lowered in {"none", "null"}:
+        return None
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def notebook_parameters(stem: str) -> set[str]:
+    """Names assigned in the notebook's `parameters` cell."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebooks_dir() / f"{stem}.ipynb")))
+
+
+def validate_overrides(stems: Sequence[str], profile: str, overrides: dict[str, Any]) -> None:
+    """Fail before any kernel starts when a -p name or value is not valid for the chosen notebooks."""
+    for name, value in overrides.items():
+        if name in RESERVED:
+            raise UsageError(f"set {name} with {RESERVED[name]}, not -p")
+        validate_value(name, value)
+    resolve_params(profile, **overrides)
+    for stem in stems:
+        accepted = notebook_parameters(stem)
+        unknown = sorted(set(overrides) - accepted)
+        if unknown:
+            raise UsageError(
+                f"{stem} does not take parameter {', '.join(unknown)}; it takes: {', '.join(sorted(accepted))}"
+            )
+
+
+def _failure_detail(error: Exception) -> str:
+    """`cell N: ErrorName: message` for a papermill failure, else the error itself."""
+    cell = getattr(error, "exec_count", None) or getattr(error, "cell_index", None)
+    name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    message = str(value).strip().splitlines()[-1] if str(value).strip() else ""
+    return f"cell {cell}: {name}: {message}" if cell is not None else f"{name}: {message}"
+
+
+def key_metrics(metrics: dict[str, Any], limit: int = 4) -> dict[str, Any]:
+    """The first few top-level numbers of a metrics.json, for the summary table."""
+    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return dict(list(numbers.items())[:limit])
+
+
+def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, progress: bool) -> Outcome:
+    """Execute one lesson with papermill into out/stem/; the last good executed notebook survives a failure."""
+    import papermill
+
+    from course_utils.runs import read_metrics
+
+    target = out / stem
+    target.mkdir(parents=True, exist_ok=True)
+    partial = target / f".{stem}.running.ipynb"
+    parameters = {"profile": profile, "out_dir": str(out), **overrides}
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebooks_dir() / f"{stem}.ipynb"),
+            str(partial),
+            parameters=parameters,
+            cwd=str(notebooks_dir()),
+            kernel_name="python3",
+            progress_bar=progress,
+            log_output=False,
+        )
+    except Exception as error:  # report the failing cell and carry on with the other notebooks
+        if partial.exists():
+            os.replace(partial, target / f"{stem}.failed.ipynb")
+        return Outcome(stem, "FAILED", time.perf_counter() - started, _failure_detail(error))
+    os.replace(partial, target / f"{stem}.ipynb")
+    metrics_path = target / "metrics.json"
+    metrics = read_metrics(metrics_path) if metrics_path.exists() else {}
+    status = "ok" if metrics else "NO METRICS"
+    return Outcome(stem, status, time.perf_counter() - started, "" if metrics else "metrics.json not written", metrics)
+
+
+def format_summary(outcomes: Sequence[Outcome]) -> str:
+    """A plain-text table: notebook, status, seconds, key metrics (or why it failed)."""
+    rows = [("notebook", "status", "seconds", "key metrics")]
+    for outcome in outcomes:
+        shown = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in key_metrics(outcome.metrics).items()
+        )
+        rows.append((outcome.stem, outcome.status, f"{outcome.seconds:.1f}", outcome.detail or shown))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return "\n".join(lines)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """`course run`: validate everything first, then execute each notebook and print a summary."""
+    overrides = {name: parse_value(value) for name, value in args.param}
+    stems = select_notebooks(args.notebooks)
+    validate_overrides(stems, args.profile, overrides)
+    out = Path(args.out).resolve() if args.out else course_root() / "runs" / args.profile
+    print(f"course run: {len(stems)} notebook(s), profile {args.profile}, results in {out}", flush=True)
+    outcomes = []
+    for index, stem in enumerate(stems, start=1):
+        print(f"[{index}/{len(stems)}] {stem} ...", flush=True)
+        outcome = run_notebook(stem, args.profile, overrides, out, progress=sys.stderr.isatty())
+        print(f"[{index}/{len(stems)}] {stem} {outcome.status} in {outcome.seconds:.1f} s {outcome.detail}", flush=True)
+        outcomes.append(outcome)
+        if outcome.status != "ok" and args.fail_fast:
+            break
+    print("\n" + format_summary(outcomes))
+    failed = [o.stem for o in outcomes if o.status != "ok"]
+    if failed:
+        print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)}. Open {out}/<notebook>/<notebook>.failed.ipynb.")
+        return 1
+    print(f"\nAll {len(outcomes)} notebook(s) ran. Executed notebooks and metrics.json are in {out}.")
+    return 0
+
+
+def command_doctor(_: argparse.Namespace) -> int:
+    """`course doctor`: print every check; exit 1 when one fails."""
+    from course_utils.doctor import FAIL, quiet_known_noise, run_checks
+
+    quiet_known_noise()
+    checks = run_checks()
+    for check in checks:
+        print(check)
+    failures = sum(check.status == FAIL for check in checks)
+    print(f"\n{len(checks)} checks, {failures} failed")
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `course` command line."""
+    parser = argparse.ArgumentParser(prog="course", description="Run the fine-tuning course's lessons.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute lessons with papermill")
+    run.add_argument("notebooks", nargs="*", help="stems such as 01_intro (or a prefix: 01); default: all")
+    run.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
+    run.add_argument(
+        "-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="set a parameter"
+    )
+    run.add_argument("--out", help="results folder (default: runs/<profile>)")
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
+    run.set_defaults(handler=command_run)
+    doctor = commands.add_parser("doctor", help="check Python, packages, device, memory and disk")
+    doctor.set_defaults(handler=command_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `course` console script and of `python -m course_utils`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UsageError, ValueError, FileNotFoundError) as error:
+        print(f"course: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,150 @@
+"""Lesson parameters: the profiles (ci / cpu / gpu) and validation of names and values.
+
+A notebook's ``parameters`` cell holds plain values; ``resolve_params`` fills the
+ones left as ``None`` from the chosen profile and checks every value, so a typo
+fails at the top of a lesson with a message that says what is valid.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+COURSE_TINY = "course-tiny"
+
+# Each profile is a handful of plain values. "ci" is small for testing efficiency.
+PROFILES: dict[str, dict[str, Any]] = {
+    "ci": {"model_id": COURSE_TINY, "max_steps": 60, "batch_size": 16, "learning_rate": 3e-3, "n_test": 200},
+    "cpu": {"model_id": COURSE_TINY, "max_steps": 300, "batch_size": 16, "learning_rate": 3e-3, "n_test": None},
+    "gpu": {
+        "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "max_steps": 500,
+        "batch_size": 16,
+        "learning_rate": 2e-4,
+        "n_test": None,
+    },
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every parameter a lesson may take, after profile defaults are filled in."""
+
+    profile: str = "ci"
+    model_id: str = COURSE_TINY
+    max_steps: int = 60
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    n_test: int | None = None
+    seed: int = 0
+    tone_train: str = "data/tone/train.jsonl"
+    tone_test: str = "data/tone/test.jsonl"
+    qa_train: str = "data/qa/train.jsonl"
+    qa_test: str = "data/qa/test.jsonl"
+    out_dir: str | None = None
+
+
+PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Params))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_profile(value: Any) -> str | None:
+    return None if value in PROFILES else f"must be one of {', '.join(PROFILES)}"
+
+
+def _check_positive_int(value: Any) -> str | None:
+    return None if _is_int(value) and value > 0 else "must be a positive integer"
+
+
+def _check_optional_positive_int(value: Any) -> str | None:
+    return None if value is None or (_is_int(value) and value > 0) else "must be a positive integer or None (all)"
+
+
+def _check_non_negative_int(value: Any) -> str | None:
+    return None if _is_int(value) and value >= 0 else "must be an integer >= 0"
+
+
+def _check_positive_float(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return None if ok else "must be a positive number"
+
+
+def _check_model_id(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return f'must be "{COURSE_TINY}", a Hugging Face model id or a local folder'
+    if looks_like_path(value) and not Path(value).expanduser().exists():
+        return f"is a local path that does not exist: {value}"
+    return None
+
+
+def _check_file(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be the path of a .jsonl or .json file"
+    return None if resolve_course_path(value).is_file() else f"names a file that does not exist: {value}"
+
+
+def _check_optional_str(value: Any) -> str | None:
+    return None if value is None or isinstance(value, str) else "must be a folder path or None"
+
+
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "profile": _check_profile,
+    "model_id": _check_model_id,
+    "max_steps": _check_positive_int,
+    "batch_size": _check_positive_int,
+    "learning_rate": _check_positive_float,
+    "n_test": _check_optional_positive_int,
+    "seed": _check_non_negative_int,
+    "tone_train": _check_file,
+    "tone_test": _check_file,
+    "qa_train": _check_file,
+    "qa_test": _check_file,
+    "out_dir": _check_optional_str,
+}
+
+
+def looks_like_path(model_id: str) -> bool:
+    """True when `model_id` is written as a filesystem path rather than a hub id."""
+    return model_id.startswith(("/", "./", "../", "~", ".\\")) or Path(model_id).expanduser().exists()
+
+
+def course_root() -> Path:
+    """The course checkout: $COURSE_ROOT, else the folder above this package."""
+    return Path(os.environ.get("COURSE_ROOT") or Path(__file__).resolve().parents[1])
+
+
+def resolve_course_path(path: str | os.PathLike[str]) -> Path:
+    """An absolute path as given; a relative one from the current folder if it exists there, else from the course root."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate.resolve()
+    return (course_root() / candidate).resolve()
+
+
+def validate_value(name: str, value: Any) -> None:
+    """Raise ValueError naming `name` when it is unknown or `value` is not allowed."""
+    if name not in CHECKS:
+        raise ValueError(f"unknown parameter {name!r}; valid parameters are: {', '.join(PARAMETER_NAMES)}")
+    problem = CHECKS[name](value)
+    if problem:
+        raise ValueError(f"{name} {problem} (got {value!r})")
+
+
+def resolve_params(profile: str = "ci", **overrides: Any) -> Params:
+    """Profile defaults, then every override that is not None; each value is validated."""
+    validate_value("profile", profile)
+    values: dict[str, Any] = {"profile": profile, **PROFILES[profile]}
+    for name, value in overrides.items():
+        if name not in CHECKS:
+            validate_value(name, value)  # raises: unknown parameter
+        if value is not None:
+            values[name] = value
+    params = replace(Params(), **values)
+    for name in PARAMETER_NAMES:
+        validate_value(name, getattr(params, name))
+    return params

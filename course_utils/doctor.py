@@ -1,0 +1,131 @@
+"""`course doctor`: what this machine has, and whether it matches what the course was tested with."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from course_utils.config import course_root
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's report."""
+
+    status: str
+    name: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.status}] {self.name}: {self.detail}"
+
+
+def pinned_versions(requirements: Path | None = None) -> dict[str, str]:
+    """Package -> version for every `name==version` line of requirements.txt."""
+    path = requirements or course_root() / "requirements.txt"
+    pins: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            match = re.match(r"^\s*([A-Za-z0-9_.\-]+)==([^\s#;]+)", line)
+            if match:
+                pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def installed_version(package: str) -> str | None:
+    """The installed version of `package`, or None when it is not installed."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_packages(pins: dict[str, str]) -> list[Check]:
+    """[OK] when the installed version is the pinned one, [WARN] when it differs, [FAIL] when missing."""
+    checks = []
+    for package, pinned in sorted(pins.items()):
+        installed = installed_version(package)
+        if installed is None:
+            checks.append(Check(FAIL, package, f"not installed (pinned {pinned}); run: pip install -r requirements.txt"))
+        elif installed.split("+")[0] != pinned:
+            checks.append(Check(WARN, package, f"{installed} installed, course tested with {pinned}"))
+        else:
+            checks.append(Check(OK, package, installed))
+    return checks
+
+
+def check_accelerator() -> list[Check]:
+    """Which device torch will use, and whether bf16 is available there."""
+    import torch
+
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        bf16 = torch.cuda.is_bf16_supported()
+        return [Check(OK, "device", f"cuda ({name}); bf16 {'supported' if bf16 else 'not supported: fp16 is used'}")]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return [Check(OK, "device", "mps (Apple silicon); QLoRA needs CUDA or CPU")]
+    return [Check(OK, "device", f"cpu ({torch.get_num_threads()} threads); the ci and cpu profiles are made for this")]
+
+
+def check_bitsandbytes() -> Check:
+    """Whether bitsandbytes can quantize a small tensor to 4-bit NF4 here (what QLoRA needs)."""
+    try:
+        import torch
+        from bitsandbytes.functional import quantize_4bit
+
+        quantize_4bit(torch.randn(64, 64), quant_type="nf4")
+    except Exception as error:  # any failure means QLoRA cannot run here; say why
+        return Check(WARN, "bitsandbytes", f"4-bit NF4 unusable ({type(error).__name__}: {error}); lesson 04 skips training")
+    return Check(OK, "bitsandbytes", "4-bit NF4 quantization works")
+
+
+def check_resources() -> list[Check]:
+    """Memory and free disk, with a warning below what the cpu profile needs."""
+    import psutil
+
+    memory_gb = psutil.virtual_memory().total / 2**30
+    free_gb = shutil.disk_usage(course_root()).free / 2**30
+    return [
+        Check(OK if memory_gb >= 4 else WARN, "memory", f"{memory_gb:.1f} GB RAM"),
+        Check(OK if free_gb >= 2 else WARN, "disk", f"{free_gb:.1f} GB free at {course_root()}"),
+    ]
+
+
+def run_checks() -> list[Check]:
+    """Every check of `course doctor`, in the order it prints them."""
+    python_ok = sys.version_info[:2] == (3, 11)
+    checks = [Check(OK if python_ok else WARN, "python", f"{platform.python_version()} (course tested with 3.11)")]
+    checks += check_packages(pinned_versions())
+    checks += check_accelerator()
+    checks.append(check_bitsandbytes())
+    checks += check_resources()
+    return checks
+
+
+def quiet_known_noise() -> None:
+    """Hide one harmless warning: bitsandbytes on CPU asking for the optional `kernels` package.
+
+    Installing `kernels` would make bitsandbytes download code from the Hugging Face hub,
+    which the course never does; its built-in CPU path is what the lessons use.
+    """
+    import logging
+
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+
+
+def summary_line() -> str:
+    """One line for the top of a notebook: Python, device and the key library versions."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    versions = " | ".join(
+        f"{name} {installed_version(name) or 'missing'}" for name in ("torch", "transformers", "peft", "trl")
+    )
+    return f"python {platform.python_version()} | device {device} | {versions}"

@@ -1,0 +1,248 @@
+"""The embedded tiny model, loading any HF id or local folder, and LoRA target-module detection.
+
+``model_id="course-tiny"`` builds a small Llama-architecture model and a byte-level
+BPE tokenizer from the text shipped in ``data/`` (train splits only), gives it a
+short language-model "pretraining" on that text, and caches the result under
+``.cache/models/``. Every other ``model_id`` goes through the same
+``AutoModelForCausalLM.from_pretrained`` call, with safetensors only and no remote code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_utils.config import COURSE_TINY, course_root, looks_like_path, resolve_course_path
+
+# Bump when the build recipe changes, so caches built by older code are not reused.
+BUILD_VERSION = 1
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
+# ChatML, the template SmolLM2-Instruct and Qwen2 use, so lessons carry over to real SLMs unchanged.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TinyRecipe:
+    """Shape and pretraining of course-tiny; dimensions are multiples of 32 (the int4 block size)."""
+
+    vocab_size: int = 1024
+    hidden_size: int = 64
+    intermediate_size: int = 256
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    num_key_value_heads: int = 1
+    max_position_embeddings: int = 256
+    pretrain_steps: int = 300
+    pretrain_batch_size: int = 32
+    pretrain_learning_rate: float = 3e-3
+    seed: int = 0
+
+
+def _pretraining_texts() -> list[str]:
+    """Plain text for the tokenizer and pretraining: the train splits only, without labels."""
+    root = course_root() / "data"
+    texts = [json.loads(line)["phrase"] for line in (root / "tone" / "train.jsonl").read_text().splitlines()]
+    for line in (root / "qa" / "train.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        texts += [row["input"], row["output"]]
+    return texts
+
+
+def _cache_key(recipe: TinyRecipe, texts: list[str]) -> str:
+    digest = hashlib.sha256(json.dumps([BUILD_VERSION, asdict(recipe), texts]).encode())
+    return digest.hexdigest()[:12]
+
+
+def _train_tokenizer(texts: list[str], vocab_size: int) -> Any:
+    """A byte-level BPE tokenizer (the GPT-2 / Llama-3 / SmolLM kind) with a ChatML chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|pad|>",
+        unk_token="<|endoftext|>",
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=256,
+    )
+
+
+def _pretrain(model: Any, tokenizer: Any, texts: list[str], recipe: TinyRecipe, work_dir: Path) -> list[float]:
+    """A short causal-LM pass over the shipped text with transformers' Trainer; returns the loss curve."""
+    from datasets import Dataset
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    dataset = Dataset.from_dict({"text": texts}).map(
+        lambda batch: {"input_ids": [ids + [eot] for ids in tokenizer(batch["text"])["input_ids"]]},
+        batched=True,
+        remove_columns=["text"],
+    )
+    args = TrainingArguments(
+        output_dir=str(work_dir / "trainer"),
+        max_steps=recipe.pretrain_steps,
+        per_device_train_batch_size=recipe.pretrain_batch_size,
+        learning_rate=recipe.pretrain_learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, recipe.pretrain_steps // 20),
+        logging_steps=max(1, recipe.pretrain_steps // 20),
+        save_strategy="no",
+        report_to=[],
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        use_cpu=True,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    trainer.train()
+    return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
+
+def build_course_tiny(recipe: TinyRecipe | None = None, cache_dir: Path | None = None) -> Path:
+    """Build (once) and return the folder of the embedded course-tiny model and tokenizer."""
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, set_seed
+
+    recipe = recipe or TinyRecipe()
+    texts = _pretraining_texts()
+    cache_dir = Path(cache_dir or os.environ.get("COURSE_CACHE") or course_root() / ".cache" / "models")
+    target = cache_dir / f"{COURSE_TINY}-{_cache_key(recipe, texts)}"
+    if (target / "config.json").exists():
+        return target
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
+    try:
+        set_seed(recipe.seed, deterministic=True)
+        tokenizer = _train_tokenizer(texts, recipe.vocab_size)
+        config = LlamaConfig(
+            vocab_size=recipe.vocab_size,
+            hidden_size=recipe.hidden_size,
+            intermediate_size=recipe.intermediate_size,
+            num_hidden_layers=recipe.num_hidden_layers,
+            num_attention_heads=recipe.num_attention_heads,
+            num_key_value_heads=recipe.num_key_value_heads,
+            max_position_embeddings=recipe.max_position_embeddings,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            tie_word_embeddings=False,
+        )
+        model = LlamaForCausalLM(config)
+        losses = _pretrain(model, tokenizer, texts, recipe, work) if recipe.pretrain_steps else []
+        model.generation_config = GenerationConfig(
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        model.save_pretrained(work / "model", safe_serialization=True)
+        tokenizer.save_pretrained(work / "model")
+        (work / "model" / "course_tiny.json").write_text(
+            json.dumps({"recipe": asdict(recipe), "pretrain_losses": losses}, indent=1)
+        )
+        try:
+            os.replace(work / "model", target)  # atomic: the cache holds a whole model or none
+        except OSError:
+            if not (target / "config.json").exists():  # not merely built by a concurrent run
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def resolve_model_path(model_id: str) -> str:
+    """The folder or hub id that from_pretrained should load for `model_id`."""
+    if model_id == COURSE_TINY:
+        return str(build_course_tiny())
+    if looks_like_path(model_id):
+        path = Path(model_id).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"model_id: local path {model_id} does not exist")
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"model_id: {model_id} has no config.json; give a folder saved by save_pretrained")
+        return str(resolve_course_path(path))
+    return model_id
+
+
+def load_tokenizer(model_id: str = COURSE_TINY) -> Any:
+    """The tokenizer of `model_id`, with a pad token set for batched training and generation."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model_id), trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(model_id: str = COURSE_TINY, dtype: torch.dtype | str = "auto", device: str | None = None) -> Any:
+    """A causal LM from `model_id` (course-tiny, hub id or folder): safetensors only, no remote code."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(model_id)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True, trust_remote_code=False)
+    except OSError as error:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (HF_HUB_OFFLINE=1: only models already in the local cache load)" if offline else ""
+        raise OSError(f"model_id {model_id!r} could not be loaded{hint}: {error}") from error
+    return model.to(device or default_device()).eval()
+
+
+def load_model_and_tokenizer(model_id: str = COURSE_TINY, **kwargs: Any) -> tuple[Any, Any]:
+    """load_model and load_tokenizer together."""
+    return load_model(model_id, **kwargs), load_tokenizer(model_id)
+
+
+def default_device() -> str:
+    """cuda when a GPU is visible, else mps on Apple silicon, else cpu."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def find_lora_target_modules(model: nn.Module) -> list[str]:
+    """Names (last part) of the linear layers inside the transformer blocks: what LoRA can adapt."""
+    output_layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    names = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and module is not output_layer
+    }
+    return sorted(names)
+
+
+def count_parameters(model: nn.Module) -> dict[str, float]:
+    """Total and trainable parameter counts, and the trainable share in percent."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable, "trainable_pct": 100.0 * trainable / total if total else 0.0}

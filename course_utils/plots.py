@@ -1,0 +1,37 @@
+"""The few matplotlib figures the lessons share."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def length_histogram(lengths_by_split: dict[str, Sequence[int]], title: str = "Tokens per example") -> Any:
+    """Overlaid histograms of token counts, one per split, with each split's maximum marked."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    upper = max(max(lengths) for lengths in lengths_by_split.values())
+    bins = range(0, upper + 2)
+    for name, lengths in lengths_by_split.items():
+        axis.hist(lengths, bins=bins, alpha=0.6, label=f"{name} (max {max(lengths)})")
+    axis.set_xlabel("tokens (chat template included)")
+    axis.set_ylabel("examples")
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def bar_chart(values: dict[str, float], ylabel: str, title: str, reference: float | None = None) -> Any:
+    """Bars for named values, with an optional dashed reference line (for example chance level)."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.bar(list(values), list(values.values()), color="tab:blue")
+    if reference is not None:
+        axis.axhline(reference, linestyle="--", color="gray", label=f"reference {reference:.2f}")
+        axis.legend()
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,61 @@
+"""Where a lesson's results go (runs/<profile>/<notebook>/) and atomic writes of them.
+
+Every artifact is written to a temporary file in the same folder and then renamed,
+so a run that fails half-way never leaves a truncated metrics.json behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from course_utils.config import Params, course_root
+
+
+def run_dir(params: Params, notebook: str) -> Path:
+    """The folder for `notebook`'s results: <out_dir>/<notebook>, out_dir defaulting to runs/<profile>."""
+    base = Path(params.out_dir) if params.out_dir else course_root() / "runs" / params.profile
+    return base / notebook
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary file and a rename; the old file survives a failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """Numbers from numpy/torch as plain Python; NaN refused so metrics stay valid JSON."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"metric value {value} is not a finite number")
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def write_metrics(metrics: dict[str, Any], params: Params, notebook: str) -> Path:
+    """Write `metrics` (plus the parameters used) to run_dir/metrics.json atomically; returns the path."""
+    record = {"notebook": notebook, "params": vars(params), **_plain(metrics)}
+    path = run_dir(params, notebook) / "metrics.json"
+    return atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False) + "\n")
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """The metrics.json at `path`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
