@@ -1,0 +1,118 @@
+"""`course run` and `course doctor`: bad input fails fast and clearly; a failing lesson is reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from course_utils import cli
+
+
+def course(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m course_utils ARGS` as a user would run `course ARGS`."""
+    return subprocess.run([sys.executable, "-m", "course_utils", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_course_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "course"
+    assert script.exists(), "the README's set-up installs the `course` command next to python"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "run" in result.stdout and "doctor" in result.stdout
+
+
+def test_negative_max_steps_fails_before_running() -> None:
+    result = course("run", "01_intro", "-p", "max_steps", "-1")
+    assert result.returncode != 0
+    assert "max_steps must be a positive integer (got -1)" in result.stderr
+
+
+def test_missing_model_path_fails_before_running() -> None:
+    result = course("run", "01_intro", "-p", "model_id", "/no/such/dir")
+    assert result.returncode != 0
+    assert "model_id is a local path that does not exist: /no/such/dir" in result.stderr
+
+
+def test_unknown_parameter_and_notebook_list_what_is_valid() -> None:
+    with pytest.raises(ValueError, match="valid parameters are: profile, model_id"):
+        cli.validate_overrides(["01_intro"], "ci", {"lora_rank": 4})
+    with pytest.raises(cli.UsageError, match="unknown notebook '99_nope'; available: 01_intro"):
+        cli.select_notebooks(["99_nope"])
+
+
+def test_parameter_a_notebook_does_not_take_is_refused() -> None:
+    with pytest.raises(cli.UsageError, match="01_intro does not take parameter max_steps; it takes: .*model_id"):
+        cli.validate_overrides(["01_intro"], "ci", {"max_steps": 5})
+
+
+def test_profile_and_out_are_options_not_parameters() -> None:
+    with pytest.raises(cli.UsageError, match="set out_dir with --out"):
+        cli.validate_overrides(["01_intro"], "ci", {"out_dir": "x"})
+
+
+def test_notebooks_are_chosen_by_stem_or_prefix() -> None:
+    assert cli.select_notebooks(["01"]) == ["01_intro"]
+    assert cli.select_notebooks(["notebooks/01_intro.ipynb"]) == ["01_intro"]
+    assert cli.select_notebooks([]) == cli.available_notebooks()
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("-1", -1), ("3", 3), ("2e-4", 2e-4), ("None", None), ("true", True), ("course-tiny", "course-tiny"),
+])
+def test_parameter_values_are_typed_like_papermill(text: str, value: object) -> None:
+    assert cli.parse_value(text) == value
+
+
+def test_summary_table_shows_status_seconds_and_key_metrics() -> None:
+    table = cli.format_summary([
+        cli.Outcome("01_intro", "ok", 12.34, metrics={"base_accuracy": 0.0, "n_train": 1200, "labels": ["a"]}),
+        cli.Outcome("02_full_vs_peft", "FAILED", 3.0, detail="cell 4: ValueError: boom"),
+    ])
+    lines = table.splitlines()
+    assert lines[0].split() == ["notebook", "status", "seconds", "key", "metrics"]
+    assert "01_intro" in lines[2] and "ok" in lines[2] and "12.3" in lines[2] and "base_accuracy=0" in lines[2]
+    assert "n_train=1200" in lines[2] and "labels" not in lines[2]
+    assert "FAILED" in lines[3] and "cell 4: ValueError: boom" in lines[3]
+
+
+def write_notebook(path: Path, body: str) -> None:
+    notebook = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    parameters = new_code_cell('profile = "ci"  # profile\nout_dir = None  # results folder')
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, new_code_cell(body)]
+    nbformat.write(notebook, path)
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+    (tmp_path / "notebooks").mkdir()
+    write_notebook(tmp_path / "notebooks" / "01_bad.ipynb", 'raise ValueError("lesson broke here")')
+    write_notebook(tmp_path / "notebooks" / "02_good.ipynb",
+                   "import json, pathlib\np = pathlib.Path(out_dir, '02_good')\np.mkdir(parents=True, exist_ok=True)\n"
+                   "(p / 'metrics.json').write_text(json.dumps({'accuracy': 0.75}))")
+    out = tmp_path / "out"
+    result = course("run", "--out", str(out), env={"COURSE_ROOT": str(tmp_path)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "01_bad FAILED" in result.stdout and "ValueError: lesson broke here" in result.stdout
+    assert "02_good ok" in result.stdout and "accuracy=0.75" in result.stdout
+    assert (out / "01_bad" / "01_bad.failed.ipynb").exists()
+    assert json.loads((out / "02_good" / "metrics.json").read_text()) == {"accuracy": 0.75}
+    assert (out / "02_good" / "02_good.ipynb").exists()
+
+    stopped = course("run", "--out", str(tmp_path / "out2"), "--fail-fast", env={"COURSE_ROOT": str(tmp_path)})
+    assert stopped.returncode == 1 and "02_good" not in stopped.stdout
+
+
+def test_doctor_prints_ok_lines_and_exits_zero() -> None:
+    result = course("doctor")
+    assert result.returncode == 0, result.stdout
+    assert "[OK] python" in result.stdout and "[OK] torch: 2.13.0" in result.stdout
+    assert "[OK] bitsandbytes: 4-bit NF4 quantization works" in result.stdout
+    assert "[OK] device: cpu" in result.stdout or "[OK] device: cuda" in result.stdout

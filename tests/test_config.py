@@ -1,0 +1,68 @@
+"""Parameters and profiles: defaults, validation messages that name the parameter and what is valid."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_utils import config
+
+
+def test_ci_profile_defaults_to_the_offline_tiny_model() -> None:
+    params = config.resolve_params("ci")
+    assert params.model_id == config.COURSE_TINY
+    assert params.profile == "ci" and params.max_steps == config.PROFILES["ci"]["max_steps"]
+
+
+def test_none_keeps_the_profile_value_and_a_value_overrides_it() -> None:
+    assert config.resolve_params("cpu", max_steps=None).max_steps == config.PROFILES["cpu"]["max_steps"]
+    assert config.resolve_params("cpu", max_steps=7).max_steps == 7
+
+
+def test_gpu_profile_names_a_real_slm() -> None:
+    assert config.PROFILES["gpu"]["model_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+@pytest.mark.parametrize("value", [-1, 0, 1.5, "10", True])
+def test_max_steps_must_be_a_positive_integer(value: object) -> None:
+    with pytest.raises(ValueError, match=r"max_steps must be a positive integer \(got "):
+        config.resolve_params("ci", max_steps=value)
+
+
+def test_unknown_parameter_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="unknown parameter 'max_stpes'; valid parameters are: profile, model_id"):
+        config.resolve_params("ci", max_stpes=10)
+
+
+def test_unknown_profile_lists_the_profiles() -> None:
+    with pytest.raises(ValueError, match="profile must be one of ci, cpu, gpu"):
+        config.resolve_params("laptop")
+
+
+def test_missing_model_path_says_it_does_not_exist() -> None:
+    with pytest.raises(ValueError, match="model_id is a local path that does not exist: /no/such/dir"):
+        config.resolve_params("ci", model_id="/no/such/dir")
+
+
+def test_hub_ids_are_accepted_without_network() -> None:
+    assert config.resolve_params("ci", model_id="Qwen/Qwen2.5-0.5B-Instruct").model_id == "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def test_missing_data_file_is_named() -> None:
+    with pytest.raises(ValueError, match="tone_train names a file that does not exist: nope.jsonl"):
+        config.resolve_params("ci", tone_train="nope.jsonl")
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("learning_rate", 0, "learning_rate must be a positive number"),
+    ("n_test", -5, "n_test must be a positive integer or None"),
+    ("seed", -1, "seed must be an integer >= 0"),
+    ("batch_size", 0, "batch_size must be a positive integer"),
+])
+def test_bad_values_say_what_is_allowed(name: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        config.resolve_params("ci", **{name: value})
+
+
+def test_relative_data_paths_resolve_from_the_course_root(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert config.resolve_course_path("data/tone/train.jsonl") == config.course_root() / "data/tone/train.jsonl"

@@ -1,0 +1,114 @@
+"""Course conventions: clean lesson notebooks with a parameters cell, the two commands, mirrored pins, offline."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = ["01_intro", "02_full_vs_peft", "03_lora", "04_qlora", "05_export", "06_eval", "07_troubleshooting"]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_there_are_lessons_and_each_has_an_agreed_name() -> None:
+    assert NOTEBOOKS, "no notebooks found"
+    assert [p.stem for p in NOTEBOOKS] == [s for s in LESSONS if (ROOT / "notebooks" / f"{s}.ipynb").exists()]
+    assert all(p.stem in LESSONS for p in NOTEBOOKS), [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean(path: Path) -> None:
+    notebook = json.loads(path.read_text())
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, "strip outputs before committing"
+    assert "widgets" not in notebook["metadata"]
+    text = "".join(source(c) for c in notebook["cells"])
+    assert not re.search(r"(/home/|/root/|/Users/|/tmp/|hf_[A-Za-z0-9]{20,})", text), "machine path or token"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_holds_only_commented_plain_assignments(path: Path) -> None:
+    tagged = [c for c in cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    text = source(tagged[0])
+    for statement in ast.parse(text).body:
+        assert isinstance(statement, ast.Assign), ast.dump(statement)
+        assert isinstance(statement.value, ast.Constant), f"not a plain value: {ast.unparse(statement)}"
+    assert all("#" in line for line in text.splitlines() if line.strip()), "comment every parameter"
+    names = {t.id for s in ast.parse(text).body for t in s.targets}
+    assert {"profile", "out_dir"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_follows_the_course_order(path: Path) -> None:
+    all_cells = cells(path)
+    markdown = "\n".join(source(c) for c in all_cells if c["cell_type"] == "markdown")
+    positions = [markdown.find(h) for h in ("What you will learn", "## Takeaways", "## Try next")]
+    assert -1 not in positions and positions == sorted(positions), positions
+    code = [source(c) for c in all_cells if c["cell_type"] == "code"]
+    assert "doctor.summary_line()" in code[0], "the first code cell is the environment check"
+    assert f'write_metrics(metrics, params, "{path.stem}")' in code[-1], "the last cell writes metrics.json"
+    assert "assert " in code[-1], "the last cell asserts what the lesson claims"
+
+
+def test_no_lesson_installs_packages_logs_in_or_trusts_remote_code() -> None:
+    for path in NOTEBOOKS + sorted((ROOT / "course_utils").glob("*.py")):
+        text = path.read_text()
+        assert "trust_remote_code=True" not in text, path
+        assert not re.search(r"[!%]pip install|notebook_login\(|huggingface_hub.login", text), path
+        assert "evaluate.load(" not in text, path
+
+
+def requirement_lines(text: str) -> list[str]:
+    return [line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()]
+
+
+def test_environment_yml_pip_section_mirrors_requirements() -> None:
+    requirements = requirement_lines((ROOT / "requirements.txt").read_text())
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = lines.index("  - pip:") + 1
+    pip_section = [line.strip()[2:] for line in lines[start:] if line.strip().startswith("- ")]
+    assert pip_section == requirements
+    assert "  - python=3.11" in lines
+
+
+def test_requirements_are_pinned_and_torch_is_the_cpu_wheel_version() -> None:
+    for line in requirement_lines((ROOT / "requirements.txt").read_text()):
+        assert line == "-e ." or re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][^\s]*", line), f"not pinned: {line}"
+    assert "torch==2.13.0" in requirement_lines((ROOT / "requirements.txt").read_text())
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make course" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_tests_run_offline() -> None:
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    assert os.environ.get("HF_DATASETS_OFFLINE") == "1"
+
+
+def test_importing_course_utils_does_no_work(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, course_utils, course_utils.config, course_utils.cli, course_utils.runs, course_utils.data;"
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", "light modules must not import torch"
+    assert list(tmp_path.iterdir()) == [], "importing created files"

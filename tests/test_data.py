@@ -1,0 +1,100 @@
+"""Shipped datasets and the loader: sizes, disjoint splits, file:line errors, user files with other labels."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from course_utils import data
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_LABELS = ["fear", "joy", "sadness", "surprise"]
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def test_tone_splits_are_large_enough_and_balanced() -> None:
+    train, test = data.load_tone("data/tone/train.jsonl"), data.load_tone("data/tone/test.jsonl")
+    assert len(train) >= 1000 and len(test) >= 200
+    assert data.label_set(train) == data.label_set(test) == SHIPPED_LABELS
+    for rows in (train, test):
+        counts = {label: sum(row["tone"] == label for row in rows) for label in SHIPPED_LABELS}
+        assert len(set(counts.values())) == 1, counts
+
+
+def test_no_phrase_is_in_both_tone_splits() -> None:
+    train = {normalized(r["phrase"]) for r in data.load_tone("data/tone/train.jsonl")}
+    test = [normalized(r["phrase"]) for r in data.load_tone("data/tone/test.jsonl")]
+    assert len(set(test)) == len(test), "duplicate phrases inside the test split"
+    assert not train & set(test)
+
+
+def test_qa_rows_have_input_and_output_and_disjoint_splits() -> None:
+    train, test = data.load_qa("data/qa/train.jsonl"), data.load_qa("data/qa/test.jsonl")
+    assert len(train) >= 100 and len(test) >= 20
+    assert all(set(row) == {"input", "output"} for row in train + test)
+    assert not {r["input"] for r in train} & {r["input"] for r in test}
+
+
+def test_make_data_reproduces_the_shipped_files(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("make_data", ROOT / "data" / "make_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path)
+    for name in ("tone/train.jsonl", "tone/test.jsonl", "qa/train.jsonl", "qa/test.jsonl"):
+        assert (tmp_path / name).read_bytes() == (ROOT / "data" / name).read_bytes(), name
+
+
+def test_missing_field_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"phrase": "a", "tone": "joy"}\n\n{"phrase": "b"}\n')
+    with pytest.raises(data.DataError, match=rf'{path}:3: missing field "tone"'):
+        data.load_tone(path)
+
+
+def test_json_array_loads_and_reports_the_line_of_a_bad_item(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps([{"phrase": "a", "tone": "joy"}, {"phrase": "b", "tone": "fear"}], indent=1))
+    assert data.load_tone(good) == [{"phrase": "a", "tone": "joy"}, {"phrase": "b", "tone": "fear"}]
+    bad = tmp_path / "bad.json"
+    bad.write_text('[\n  {"phrase": "a", "tone": "joy"},\n  {"tone": "fear"}\n]\n')
+    with pytest.raises(data.DataError, match=rf'{bad}:3: missing field "phrase"'):
+        data.load_tone(bad)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"phrase": "a", "tone": "joy"}\n{oops\n', r":2: not valid JSON"),
+    ('{"phrase": "a", "tone": ""}\n', r':1: field "tone" must be a non-empty string'),
+    ('["just a string"]\n', r":1: expected a JSON object"),
+    ("\n", r"holds no rows"),
+])
+def test_bad_files_get_clear_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text(content)
+    with pytest.raises(data.DataError, match=message):
+        data.load_tone(path)
+
+
+def test_missing_file_is_named() -> None:
+    with pytest.raises(data.DataError, match="no/such.jsonl: no such data file"):
+        data.read_records("no/such.jsonl")
+
+
+def test_user_labels_flow_into_the_instruction(tmp_path: Path) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"phrase": "great film", "tone": "positive"}\n{"phrase": "dull", "tone": "negative"}\n')
+    rows = data.load_tone(path)
+    labels = data.label_set(rows)
+    assert labels == ["negative", "positive"]
+    pair = data.tone_messages(rows[0], labels)
+    assert "Answer with one word: negative or positive." in pair["prompt"][0]["content"]
+    assert pair["completion"] == [{"role": "assistant", "content": "positive"}]
+
+
+def test_limit_takes_the_first_rows() -> None:
+    assert len(data.load_tone("data/tone/test.jsonl", limit=10)) == 10

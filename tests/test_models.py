@@ -1,0 +1,141 @@
+"""The embedded model (built, cached, deterministic, exportable) and loading other architectures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils import models
+
+LLAMA_LIKE = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
+
+
+def tiny_config(architecture: str):
+    """A random-init config of a real architecture, small for testing efficiency."""
+    from transformers import GemmaConfig, LlamaConfig, Phi3Config, Qwen2Config
+
+    shape = dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    configs = {"llama": LlamaConfig, "qwen2": Qwen2Config, "phi3": Phi3Config, "gemma": GemmaConfig}
+    extra = {"gemma": {"head_dim": 8}, "phi3": {"pad_token_id": 0}}.get(architecture, {})
+    return configs[architecture](**shape, **extra)
+
+
+@pytest.mark.parametrize(("architecture", "expected"), [
+    ("llama", LLAMA_LIKE),
+    ("qwen2", LLAMA_LIKE),
+    ("gemma", LLAMA_LIKE),
+    ("phi3", ["down_proj", "gate_up_proj", "o_proj", "qkv_proj"]),
+])
+def test_other_architectures_load_from_a_folder_and_get_lora_targets(tmp_path, architecture, expected) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_config(architecture)).save_pretrained(tmp_path)
+    model = models.load_model(str(tmp_path), device="cpu")
+    assert model.config.model_type == architecture
+    targets = models.find_lora_target_modules(model)
+    assert targets == expected
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=targets, task_type="CAUSAL_LM"))
+    counts = models.count_parameters(peft_model)
+    assert 0 < counts["trainable"] < counts["total"]
+    logits = peft_model(input_ids=torch.tensor([[1, 2, 3]])).logits
+    assert logits.shape == (1, 3, 128)
+
+
+def test_missing_model_folder_says_it_does_not_exist() -> None:
+    with pytest.raises(FileNotFoundError, match="model_id: local path /no/such/dir does not exist"):
+        models.load_model("/no/such/dir")
+
+
+def test_folder_without_config_is_explained(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="has no config.json"):
+        models.load_model(str(tmp_path))
+
+
+def test_only_safetensors_weights_are_loaded(tmp_path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_config(tiny_config("llama"))
+    model.config.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")  # a pickle: never loaded
+    with pytest.raises(OSError, match="could not be loaded"):
+        models.load_model(str(tmp_path))
+
+
+def test_uncached_hub_id_fails_offline_with_a_hint() -> None:
+    with pytest.raises(OSError, match="HF_HUB_OFFLINE=1"):
+        models.load_model("course-kit-tests/no-such-model")
+
+
+def test_course_tiny_is_a_small_llama_with_chat_template(tiny_model_path: Path, tiny_model_and_tokenizer) -> None:
+    model, tokenizer = tiny_model_and_tokenizer
+    files = {path.name for path in tiny_model_path.iterdir()}
+    assert "model.safetensors" in files and "tokenizer.json" in files
+    assert not any(name.endswith((".bin", ".pt", ".pth")) for name in files)
+    assert model.config.model_type == "llama"
+    assert 100_000 <= models.count_parameters(model)["total"] < 1_000_000
+    # The onnxruntime-genai int4 quantizer works on blocks of 32 values.
+    for size in (model.config.hidden_size, model.config.intermediate_size, model.config.vocab_size):
+        assert size % 32 == 0, size
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|pad|>"
+    assert models.find_lora_target_modules(model) == LLAMA_LIKE
+
+
+def test_course_tiny_pretraining_lowered_the_loss(tiny_model_path: Path) -> None:
+    losses = json.loads((tiny_model_path / "course_tiny.json").read_text())["pretrain_losses"]
+    assert losses[-1] < 0.3 * losses[0], losses
+
+
+def test_course_tiny_is_cached(tiny_model_path: Path) -> None:
+    stamp = (tiny_model_path / "model.safetensors").stat().st_mtime_ns
+    assert models.build_course_tiny() == tiny_model_path
+    assert models.resolve_model_path("course-tiny") == str(tiny_model_path)
+    assert (tiny_model_path / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_course_tiny_build_is_deterministic(tmp_path) -> None:
+    recipe = models.TinyRecipe(pretrain_steps=4)
+    first = models.build_course_tiny(recipe, cache_dir=tmp_path / "a")
+    second = models.build_course_tiny(recipe, cache_dir=tmp_path / "b")
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")], "temporary build folder left behind"
+
+
+@pytest.mark.slow
+def test_course_tiny_exports_with_the_onnxruntime_genai_builder(tiny_model_path, tiny_model_and_tokenizer, tmp_path):
+    import subprocess
+    import sys
+
+    import onnxruntime_genai as og
+
+    model, tokenizer = tiny_model_and_tokenizer
+    for precision in ("fp32", "int4"):
+        subprocess.run(
+            [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(tiny_model_path),
+             "-o", str(tmp_path / precision), "-p", precision, "-e", "cpu"],
+            check=True, capture_output=True,
+        )
+        assert {"model.onnx", "genai_config.json", "tokenizer.json"} <= {p.name for p in (tmp_path / precision).iterdir()}
+    prompt = "I am so happy because"
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    expected = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False,
+                              pad_token_id=tokenizer.pad_token_id)[0, len(ids):].tolist()
+    onnx_model = og.Model(str(tmp_path / "fp32"))
+    params = og.GeneratorParams(onnx_model)
+    params.set_search_options(max_length=len(ids) + 8, do_sample=False)
+    generator = og.Generator(onnx_model, params)
+    generator.append_tokens(ids)
+    produced = []
+    while not generator.is_done():
+        generator.generate_next_token()
+        produced.append(int(generator.get_next_tokens()[0]))
+    assert produced == expected

@@ -1,0 +1,47 @@
+"""Results: where metrics.json goes, and atomic writes that never corrupt the last good file."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from course_utils import config, runs
+
+
+def test_metrics_go_under_out_dir_with_the_parameters(tmp_path) -> None:
+    params = config.resolve_params("ci", out_dir=str(tmp_path))
+    path = runs.write_metrics({"accuracy": 0.5, "counts": (1, 2)}, params, "01_intro")
+    assert path == tmp_path / "01_intro" / "metrics.json"
+    record = json.loads(path.read_text())
+    assert record["accuracy"] == 0.5 and record["counts"] == [1, 2]
+    assert record["params"]["profile"] == "ci" and record["notebook"] == "01_intro"
+
+
+def test_default_run_dir_is_runs_profile() -> None:
+    params = config.resolve_params("cpu")
+    assert runs.run_dir(params, "03_lora") == config.course_root() / "runs" / "cpu" / "03_lora"
+
+
+def test_a_failed_write_keeps_the_last_good_metrics(tmp_path) -> None:
+    params = config.resolve_params("ci", out_dir=str(tmp_path))
+    path = runs.write_metrics({"accuracy": 0.7}, params, "02_full_vs_peft")
+    with pytest.raises(ValueError, match="not a finite number"):
+        runs.write_metrics({"accuracy": math.nan}, params, "02_full_vs_peft")
+    assert json.loads(path.read_text())["accuracy"] == 0.7
+    assert [p.name for p in path.parent.iterdir()] == ["metrics.json"], "temporary file left behind"
+
+
+def test_atomic_write_survives_an_interrupted_write(tmp_path, monkeypatch) -> None:
+    target = tmp_path / "file.txt"
+    runs.atomic_write_text(target, "good")
+
+    def broken_replace(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs.os, "replace", broken_replace)
+    with pytest.raises(KeyboardInterrupt):
+        runs.atomic_write_text(target, "half")
+    assert target.read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
