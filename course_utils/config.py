@@ -15,14 +15,30 @@ from typing import Any, Callable
 COURSE_TINY = "course-tiny"
 
 # Each profile is a handful of plain values. "ci" is small for testing efficiency.
+# learning_rate is for full fine-tuning; PEFT methods train few weights and take a larger peft_learning_rate.
 PROFILES: dict[str, dict[str, Any]] = {
-    "ci": {"model_id": COURSE_TINY, "max_steps": 60, "batch_size": 16, "learning_rate": 3e-3, "n_test": 200},
-    "cpu": {"model_id": COURSE_TINY, "max_steps": 300, "batch_size": 16, "learning_rate": 3e-3, "n_test": None},
+    "ci": {
+        "model_id": COURSE_TINY,
+        "max_steps": 100,
+        "batch_size": 16,
+        "learning_rate": 3e-3,
+        "peft_learning_rate": 1e-2,
+        "n_test": 200,
+    },
+    "cpu": {
+        "model_id": COURSE_TINY,
+        "max_steps": 400,
+        "batch_size": 16,
+        "learning_rate": 3e-3,
+        "peft_learning_rate": 1e-2,
+        "n_test": None,
+    },
     "gpu": {
         "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
         "max_steps": 500,
         "batch_size": 16,
-        "learning_rate": 2e-4,
+        "learning_rate": 2e-5,
+        "peft_learning_rate": 2e-4,
         "n_test": None,
     },
 }
@@ -34,9 +50,15 @@ class Params:
 
     profile: str = "ci"
     model_id: str = COURSE_TINY
-    max_steps: int = 60
+    max_steps: int = 100
     batch_size: int = 16
     learning_rate: float = 3e-3
+    peft_learning_rate: float = 1e-2
+    max_length: int = 128
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: str | None = None
     n_test: int | None = None
     seed: int = 0
     tone_train: str = "data/tone/train.jsonl"
@@ -74,6 +96,16 @@ def _check_positive_float(value: Any) -> str | None:
     return None if ok else "must be a positive number"
 
 
+def _check_dropout(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+    return None if ok else "must be a number from 0 up to (not including) 1"
+
+
+def _check_target_modules(value: Any) -> str | None:
+    ok = value is None or (isinstance(value, str) and all(name.strip() for name in value.split(",")))
+    return None if ok else 'must be None (every linear layer) or comma-separated layer names, like "q_proj,v_proj"'
+
+
 def _check_model_id(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return f'must be "{COURSE_TINY}", a Hugging Face model id or a local folder'
@@ -98,6 +130,12 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "max_steps": _check_positive_int,
     "batch_size": _check_positive_int,
     "learning_rate": _check_positive_float,
+    "peft_learning_rate": _check_positive_float,
+    "max_length": _check_positive_int,
+    "lora_r": _check_positive_int,
+    "lora_alpha": _check_positive_float,
+    "lora_dropout": _check_dropout,
+    "target_modules": _check_target_modules,
     "n_test": _check_optional_positive_int,
     "seed": _check_non_negative_int,
     "tone_train": _check_file,

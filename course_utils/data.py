@@ -107,3 +107,17 @@ def qa_messages(row: dict[str, str]) -> dict[str, list[dict[str, str]]]:
         "prompt": [{"role": "user", "content": row["input"]}],
         "completion": [{"role": "assistant", "content": row["output"]}],
     }
+
+
+def tone_dataset(rows: Sequence[dict[str, str]], labels: Sequence[str]) -> Any:
+    """A datasets.Dataset of tone prompt/completion pairs, ready for trl's SFTTrainer."""
+    from datasets import Dataset
+
+    return Dataset.from_list([tone_messages(row, labels) for row in rows])
+
+
+def qa_dataset(rows: Sequence[dict[str, str]]) -> Any:
+    """A datasets.Dataset of qa prompt/completion pairs, ready for trl's SFTTrainer."""
+    from datasets import Dataset
+
+    return Dataset.from_list([qa_messages(row) for row in rows])

@@ -8,6 +8,7 @@ not one of the labels counts as wrong and is also reported as the invalid rate.
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 from typing import Any, Sequence
 
 import torch
@@ -92,3 +93,13 @@ def ranked_tone_accuracy(
                 scores[start + row, label_index] = answer.mean()
     picks = scores.argmax(dim=1).tolist()
     return sum(labels[pick] == row["tone"] for pick, row in zip(picks, rows)) / len(rows)
+
+
+def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_size: int = 32) -> dict[str, Any]:
+    """Greedy answers to qa rows: exact-match rate and mean character similarity (difflib ratio, 0 to 1)."""
+    prompts = chat_prompts(tokenizer, [row["input"] for row in rows])
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=24, batch_size=batch_size)
+    normalize = lambda text: " ".join(text.lower().split())  # noqa: E731
+    exact = [normalize(a) == normalize(r["output"]) for a, r in zip(answers, rows)]
+    similarity = [SequenceMatcher(None, normalize(a), normalize(r["output"])).ratio() for a, r in zip(answers, rows)]
+    return {"exact_match": sum(exact) / len(rows), "similarity": sum(similarity) / len(rows), "answers": answers}

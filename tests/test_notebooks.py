@@ -46,8 +46,62 @@ def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
     assert images_in(executed) >= 3
 
 
+def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
+    methods = metrics["methods"]
+    fields = {"trainable_params", "trainable_pct", "seconds_per_step", "tokens_per_second", "peak_memory_mb",
+              "checkpoint_mb", "accuracy"}
+    assert set(methods) == {"full", "lora", "ia3"} and all(fields <= set(m) for m in methods.values())
+    base = metrics["base_accuracy"]
+    assert base <= 0.10
+    # "LoRA learns the task well above the base model": measured 59.5 % vs 0 % at ci; require +30 points.
+    assert methods["lora"]["accuracy"] >= base + 0.30
+    # "Full fine-tuning learns the task best in these few steps": measured 87 %.
+    assert methods["full"]["accuracy"] >= methods["lora"]["accuracy"]
+    # Trainable share: IA3 < LoRA < full (= 100 %).
+    assert methods["ia3"]["trainable_pct"] < methods["lora"]["trainable_pct"] < methods["full"]["trainable_pct"] == 100
+    # "many times smaller": measured 10x; require at least 5x. IA3 saves the smallest file.
+    assert methods["lora"]["checkpoint_mb"] <= 0.2 * methods["full"]["checkpoint_mb"]
+    assert methods["ia3"]["checkpoint_mb"] < methods["lora"]["checkpoint_mb"]
+    # "IA3 has barely moved: its loss stays high and it does not yet answer with a label."
+    assert methods["ia3"]["accuracy"] <= 0.10 and methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]
+    # "Fewer than one token in ten carries the loss."
+    assert 0 < metrics["loss_token_share"] < 0.10
+    # Gradients + optimizer states: full needs about 11x LoRA's (printed); at least 5x.
+    assert metrics["gradient_and_optimizer_ratio"] >= 5
+    assert all(m["tokens_per_second"] > 0 and m["peak_memory_mb"] > 0 for m in methods.values())
+    assert images_in(executed) >= 3  # bars, loss curves, memory breakdown
+
+
+def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
+    # LoRA beats the base by a clear margin: measured 59.5 % vs 0 %; require +30 points.
+    assert metrics["lora_accuracy"] >= metrics["base_accuracy"] + 0.30
+    # Adapter "10x smaller" than the full checkpoint (printed); require at least 5x.
+    assert metrics["adapter_mb"] <= 0.2 * metrics["full_checkpoint_mb"]
+    assert metrics["lora_trainable_pct"] < 100
+    assert metrics["target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
+    # Reloading gives the same answers; merging agrees to float32 rounding (<= 1e-4) and keeps the accuracy,
+    # while the base differs "by whole units" (>= 1).
+    assert metrics["reload_same_answers"] and metrics["reload_accuracy"] == metrics["lora_accuracy"]
+    assert metrics["merge_max_abs_diff"] <= 1e-4
+    assert metrics["base_max_abs_diff"] >= 1.0
+    assert metrics["merged_accuracy"] == metrics["lora_accuracy"]
+    # Rank sweep: adapter size grows in proportion to rank; accuracy rises with a smaller gain from 4 to 16.
+    sweep = {row["r"]: row for row in metrics["rank_sweep"]}
+    assert sorted(sweep) == [1, 4, 16]
+    assert sweep[1]["adapter_mb"] < sweep[4]["adapter_mb"] < sweep[16]["adapter_mb"]
+    assert sweep[16]["trainable_params"] == 16 * sweep[1]["trainable_params"]
+    assert sweep[1]["accuracy"] < sweep[4]["accuracy"] < sweep[16]["accuracy"]
+    assert sweep[16]["accuracy"] - sweep[4]["accuracy"] < sweep[4]["accuracy"] - sweep[1]["accuracy"]
+    # Each adapter is best at its own task on one shared base.
+    assert metrics["multi_adapter_ok"] is True
+    assert metrics["multi_adapter"]["qa"]["qa similarity"] > metrics["multi_adapter"]["tone"]["qa similarity"]
+    assert images_in(executed) >= 1  # rank sweep plot
+
+
 CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "01_intro": check_01_intro,
+    "02_full_vs_peft": check_02_full_vs_peft,
+    "03_lora": check_03_lora,
 }
 
 

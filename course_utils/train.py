@@ -1,0 +1,179 @@
+"""Thin wrappers over trl's SFTTrainer and peft: one call trains full, LoRA or IA³ on prompt/completion data.
+
+The loss is on the completion only (trl's default for prompt/completion datasets):
+the model learns to write the answer, not to repeat the question.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from course_utils.config import Params
+from course_utils.memory import PeakMemory
+from course_utils.models import count_parameters, find_lora_target_modules
+from course_utils.runs import atomic_directory
+
+METHODS = ("full", "lora", "ia3")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and measured."""
+
+    model: Any
+    method: str
+    steps: int
+    seconds: float
+    tokens_seen: int
+    peak_memory_mb: float
+    memory_increase_mb: float
+    trainable_params: int
+    total_params: int
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / self.steps
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_seen / self.seconds
+
+    @property
+    def trainable_pct(self) -> float:
+        return 100.0 * self.trainable_params / self.total_params
+
+
+def check_method(method: str) -> None:
+    """Raise ValueError unless `method` is one the course trains."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
+
+
+def make_peft_config(
+    method: str,
+    model: Any,
+    lora_r: int = 8,
+    lora_alpha: int = 16,
+    lora_dropout: float = 0.0,
+    target_modules: Sequence[str] | str | None = None,
+) -> Any:
+    """The peft config for `method` (None for full fine-tuning); LoRA targets every linear layer by default.
+
+    `target_modules` may be a list or a comma-separated string such as "q_proj,v_proj".
+    """
+    from peft import IA3Config, LoraConfig
+
+    check_method(method)
+    if method == "full":
+        return None
+    if method == "ia3":
+        return IA3Config(task_type="CAUSAL_LM")  # peft's per-architecture default targets
+    if not isinstance(lora_r, int) or isinstance(lora_r, bool) or lora_r <= 0:
+        raise ValueError(f"lora_r must be a positive integer (got {lora_r!r})")
+    available = find_lora_target_modules(model)
+    if isinstance(target_modules, str):
+        target_modules = [name.strip() for name in target_modules.split(",")]
+    targets = list(target_modules or available)
+    unknown = [name for name in targets if name not in available]
+    if unknown:
+        raise ValueError(
+            f"target_modules {unknown} match no linear layer of this model; its linear layers are: {available}"
+        )
+    return LoraConfig(
+        r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets, task_type="CAUSAL_LM"
+    )
+
+
+def sft_config(params: Params, output_dir: Path, max_steps: int, learning_rate: float, **overrides: Any) -> Any:
+    """SFTConfig with the course's settings: completion-only loss, short sequences, no checkpoints, seeded."""
+    import torch
+    from trl import SFTConfig
+
+    on_gpu = torch.cuda.is_available()
+    settings: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        max_steps=max_steps,
+        per_device_train_batch_size=params.batch_size,
+        learning_rate=learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, max_steps // 10),
+        logging_steps=max(1, max_steps // 20),
+        max_length=params.max_length,
+        completion_only_loss=True,
+        gradient_checkpointing=False,  # trl turns it on by default; lessons 04 and 07 measure what it saves
+        save_strategy="no",
+        report_to=[],
+        seed=params.seed,
+        data_seed=params.seed,
+        use_cpu=not on_gpu,
+        bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        fp16=on_gpu and not torch.cuda.is_bf16_supported(),
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+    )
+    settings.update(overrides)
+    return SFTConfig(**settings)
+
+
+def fine_tune(
+    model: Any,
+    tokenizer: Any,
+    train_dataset: Any,
+    method: str,
+    params: Params,
+    output_dir: Path,
+    peft_config: Any = None,
+    max_steps: int | None = None,
+    learning_rate: float | None = None,
+    **config_overrides: Any,
+) -> TrainResult:
+    """Train `model` with SFTTrainer (wrapping it with `peft_config` if given); time and measure the run."""
+    from trl import SFTTrainer
+
+    check_method(method)
+    if method != "full" and peft_config is None:
+        peft_config = make_peft_config(method, model)
+    steps = max_steps or params.max_steps
+    rate = learning_rate or (params.learning_rate if method == "full" else params.peft_learning_rate)
+    args = sft_config(params, output_dir, steps, rate, **config_overrides)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer, peft_config=peft_config
+    )
+    counts = count_parameters(trainer.model)
+    device = str(trainer.model.device)
+    with PeakMemory(device) as memory:
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+    trainer.model.eval()
+    return TrainResult(
+        model=trainer.model,
+        method=method,
+        steps=trainer.state.global_step,
+        seconds=seconds,
+        tokens_seen=int(trainer.state.num_input_tokens_seen),
+        peak_memory_mb=memory.peak_mb,
+        memory_increase_mb=memory.increase_mb,
+        trainable_params=int(counts["trainable"]),
+        total_params=int(counts["total"]),
+        losses=[entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
+    )
+
+
+def folder_size_mb(path: Path) -> float:
+    """Total size of the files in a folder, in MB."""
+    return sum(file.stat().st_size for file in Path(path).rglob("*") if file.is_file()) / 2**20
+
+
+def save_weights(model: Any, output_dir: Path) -> float:
+    """save_pretrained (safetensors) into `output_dir`; returns the size on disk in MB.
+
+    A peft model saves only its adapter; a plain model saves every weight.
+    """
+    with atomic_directory(output_dir) as staging:
+        model.save_pretrained(str(staging), safe_serialization=True)
+    return folder_size_mb(output_dir)

@@ -1,0 +1,73 @@
+"""Training wrappers: clear errors for bad methods, ranks and target modules; a short real training run."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_utils import config, data, train
+
+
+def test_unknown_method_lists_the_valid_ones(tiny_model_and_tokenizer) -> None:
+    model, _ = tiny_model_and_tokenizer
+    with pytest.raises(ValueError, match=r"method must be one of full, lora, ia3 \(got 'qlora4'\)"):
+        train.make_peft_config("qlora4", model)
+
+
+@pytest.mark.parametrize("rank", [0, -4])
+def test_lora_rank_must_be_positive(tiny_model_and_tokenizer, rank: int) -> None:
+    model, _ = tiny_model_and_tokenizer
+    with pytest.raises(ValueError, match=rf"lora_r must be a positive integer \(got {rank}\)"):
+        train.make_peft_config("lora", model, lora_r=rank)
+    with pytest.raises(ValueError, match="lora_r must be a positive integer"):
+        config.resolve_params("ci", lora_r=rank)
+
+
+def test_target_modules_that_match_nothing_list_the_real_layers(tiny_model_and_tokenizer) -> None:
+    model, _ = tiny_model_and_tokenizer
+    with pytest.raises(ValueError, match=r"target_modules \['qkv_proj'\] match no linear layer of this model; "
+                                         r"its linear layers are: \['down_proj', 'gate_proj', 'k_proj'"):
+        train.make_peft_config("lora", model, target_modules="q_proj,qkv_proj")
+
+
+def test_lora_config_defaults_to_every_linear_layer_and_reads_strings(tiny_model_and_tokenizer) -> None:
+    model, _ = tiny_model_and_tokenizer
+    every = train.make_peft_config("lora", model, lora_r=4, lora_alpha=8)
+    assert set(every.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert (every.r, every.lora_alpha) == (4, 8)
+    assert set(train.make_peft_config("lora", model, target_modules="q_proj, v_proj").target_modules) == {"q_proj", "v_proj"}
+    assert train.make_peft_config("full", model) is None
+
+
+def test_fine_tune_trains_a_lora_adapter_and_measures_the_run(tiny_model_path, tmp_path) -> None:
+    from course_utils import models
+
+    params = config.resolve_params("ci", max_steps=3, batch_size=4, out_dir=str(tmp_path))
+    model, tokenizer = models.load_model_and_tokenizer(str(tiny_model_path))
+    rows = data.load_tone("data/tone/train.jsonl", limit=16)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, data.label_set(rows)), "lora", params, tmp_path)
+    assert result.steps == 3 and result.tokens_seen > 0 and result.seconds > 0
+    assert 0 < result.trainable_pct < 100 and result.peak_memory_mb > 0
+    lora_weights = [p for n, p in result.model.named_parameters() if "lora_B" in n]
+    assert lora_weights and any(p.abs().sum() > 0 for p in lora_weights), "LoRA B matrices never moved from zero"
+    base_after = dict(result.model.get_base_model().named_parameters())
+    assert all(base_after[n].equal(before[n]) for n in before if n in base_after), "the frozen base changed"
+    size = train.save_weights(result.model, tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists() and 0 < size < 0.5
+
+
+def test_save_weights_keeps_the_last_good_checkpoint_when_saving_fails(tmp_path) -> None:
+    class Broken:
+        def save_pretrained(self, folder: str, safe_serialization: bool) -> None:
+            (tmp_path / "half-written").write_text("")
+            raise RuntimeError("disk full")
+
+    class Good:
+        def save_pretrained(self, folder: str, safe_serialization: bool) -> None:
+            (__import__("pathlib").Path(folder) / "adapter_model.safetensors").write_text("good")
+
+    train.save_weights(Good(), tmp_path / "adapter")
+    with pytest.raises(RuntimeError, match="disk full"):
+        train.save_weights(Broken(), tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").read_text() == "good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "half-written"]
