@@ -106,3 +106,26 @@ class PeakMemory:
     def increase_mb(self) -> float:
         """How far the peak rose above the memory in use when the block started."""
         return self.peak_mb - self.start_mb
+
+
+def saved_activations_mb(model: Any, batch: dict[str, torch.Tensor]) -> float:
+    """MB of tensors autograd keeps for the backward pass during one forward pass with loss (weights excluded).
+
+    This is the "activations" part of training memory, measured exactly rather than sampled:
+    every tensor saved for backward passes through a saved-tensors hook, counted once per storage.
+    """
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = model(**batch, labels=batch["input_ids"]).loss
+    del loss
+    model.eval()
+    return sum(storages.values()) / MB

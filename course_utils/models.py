@@ -202,18 +202,30 @@ def load_tokenizer(model_id: str = COURSE_TINY) -> Any:
     return tokenizer
 
 
-def load_model(model_id: str = COURSE_TINY, dtype: torch.dtype | str = "auto", device: str | None = None) -> Any:
-    """A causal LM from `model_id` (course-tiny, hub id or folder): safetensors only, no remote code."""
+def load_model(
+    model_id: str = COURSE_TINY,
+    dtype: torch.dtype | str = "auto",
+    device: str | None = None,
+    quantization_config: Any = None,
+) -> Any:
+    """A causal LM from `model_id` (course-tiny, hub id or folder): safetensors only, no remote code.
+
+    With a bitsandbytes `quantization_config`, the weights are quantized while loading (lesson 04).
+    """
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model_id)
+    device = device or default_device()
+    placement = {"quantization_config": quantization_config, "device_map": {"": device}} if quantization_config else {}
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, use_safetensors=True, trust_remote_code=False, **placement
+        )
     except OSError as error:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = " (HF_HUB_OFFLINE=1: only models already in the local cache load)" if offline else ""
         raise OSError(f"model_id {model_id!r} could not be loaded{hint}: {error}") from error
-    return model.to(device or default_device()).eval()
+    return (model if quantization_config else model.to(device)).eval()
 
 
 def load_model_and_tokenizer(model_id: str = COURSE_TINY, **kwargs: Any) -> tuple[Any, Any]:

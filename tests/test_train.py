@@ -71,3 +71,16 @@ def test_save_weights_keeps_the_last_good_checkpoint_when_saving_fails(tmp_path)
         train.save_weights(Broken(), tmp_path / "adapter")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").read_text() == "good"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "half-written"]
+
+
+def test_saved_activations_are_measured_and_checkpointing_shrinks_them(tiny_model_path) -> None:
+    from course_utils import memory, models
+
+    model, tokenizer = models.load_model_and_tokenizer(str(tiny_model_path))
+    batch = dict(tokenizer(["I am so happy"] * 4, return_tensors="pt", padding="max_length", max_length=32))
+    without = memory.saved_activations_mb(model, batch)
+    assert without == memory.saved_activations_mb(model, batch), "the measurement is exact, so it repeats"
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": True})
+    assert 0 < memory.saved_activations_mb(model, batch) < without
+    estimate = memory.estimate_training_memory(model.config, 1, 1, batch_size=4, seq_len=32)
+    assert estimate.activations_mb == pytest.approx(without, rel=0.25)
