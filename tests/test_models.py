@@ -112,30 +112,14 @@ def test_course_tiny_build_is_deterministic(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_course_tiny_exports_with_the_onnxruntime_genai_builder(tiny_model_path, tiny_model_and_tokenizer, tmp_path):
-    import subprocess
-    import sys
-
-    import onnxruntime_genai as og
+    from course_utils import export
 
     model, tokenizer = tiny_model_and_tokenizer
-    for precision in ("fp32", "int4"):
-        subprocess.run(
-            [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(tiny_model_path),
-             "-o", str(tmp_path / precision), "-p", precision, "-e", "cpu"],
-            check=True, capture_output=True,
-        )
-        assert {"model.onnx", "genai_config.json", "tokenizer.json"} <= {p.name for p in (tmp_path / precision).iterdir()}
-    prompt = "I am so happy because"
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    folders = {p: export.build_onnx(tiny_model_path, tmp_path / p, p) for p in ("fp32", "int4")}
+    for folder in folders.values():
+        assert {"model.onnx", "genai_config.json", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary export folder left behind"
+    ids = tokenizer("I am so happy because", add_special_tokens=False)["input_ids"]
     expected = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False,
                               pad_token_id=tokenizer.pad_token_id)[0, len(ids):].tolist()
-    onnx_model = og.Model(str(tmp_path / "fp32"))
-    params = og.GeneratorParams(onnx_model)
-    params.set_search_options(max_length=len(ids) + 8, do_sample=False)
-    generator = og.Generator(onnx_model, params)
-    generator.append_tokens(ids)
-    produced = []
-    while not generator.is_done():
-        generator.generate_next_token()
-        produced.append(int(generator.get_next_tokens()[0]))
-    assert produced == expected
+    assert export.generate_tokens(export.load_onnx(folders["fp32"]), ids, 8) == expected
