@@ -59,6 +59,7 @@ class Params:
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     target_modules: str | None = None
+    labels: str | None = None
     n_test: int | None = None
     seed: int = 0
     tone_train: str = "data/tone/train.jsonl"
@@ -106,6 +107,11 @@ def _check_target_modules(value: Any) -> str | None:
     return None if ok else 'must be None (every linear layer) or comma-separated layer names, like "q_proj,v_proj"'
 
 
+def _check_labels(value: Any) -> str | None:
+    ok = value is None or (isinstance(value, str) and len([n for n in value.split(",") if n.strip()]) >= 2)
+    return None if ok else 'must be None (read from the training file) or at least two comma-separated labels'
+
+
 def _check_model_id(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return f'must be "{COURSE_TINY}", a Hugging Face model id or a local folder'
@@ -136,6 +142,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "lora_alpha": _check_positive_float,
     "lora_dropout": _check_dropout,
     "target_modules": _check_target_modules,
+    "labels": _check_labels,
     "n_test": _check_optional_positive_int,
     "seed": _check_non_negative_int,
     "tone_train": _check_file,

@@ -1,4 +1,4 @@
-"""Scoring a model on the tone task: generated answers, accuracy, invalid-answer rate, label ranking.
+"""Scoring models: generated answers, accuracy, invalid-answer rate, label ranking, and lesson 06's harness.
 
 Accuracy is measured the way a user meets the model: greedy generation from the chat
 prompt, and the first word of the answer compared with the label. An answer that is
@@ -8,8 +8,9 @@ not one of the labels counts as wrong and is also reported as the invalid rate.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -103,3 +104,120 @@ def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_
     exact = [normalize(a) == normalize(r["output"]) for a, r in zip(answers, rows)]
     similarity = [SequenceMatcher(None, normalize(a), normalize(r["output"])).ratio() for a, r in zip(answers, rows)]
     return {"exact_match": sum(exact) / len(rows), "similarity": sum(similarity) / len(rows), "answers": answers}
+
+
+# --- One harness for every model variant (lesson 06) -------------------------------------------------------------
+
+
+@dataclass
+class Variant:
+    """A model to score: how it answers templated prompts, its size, and (for PyTorch models) the model itself."""
+
+    name: str
+    answer: Callable[[Sequence[str], int], list[str]]
+    size_mb: float
+    torch_model: Any = None
+
+
+def torch_variant(name: str, model: Any, tokenizer: Any) -> Variant:
+    """A PyTorch model as a Variant (greedy answers through `generate`); size = its weights in memory, adapter included."""
+    size_mb = model.get_memory_footprint() / 2**20
+    return Variant(name, lambda prompts, n: generate_answers(model, tokenizer, prompts, max_new_tokens=n), size_mb, model)
+
+
+def onnx_variant(name: str, onnx_dir: Any, tokenizer: Any) -> Variant:
+    """An onnxruntime-genai export as a Variant (same prompts, same greedy decoding)."""
+    from pathlib import Path
+
+    from course_utils import export
+
+    model = export.load_onnx(onnx_dir)
+    size = sum(f.stat().st_size for f in Path(onnx_dir).glob("model.onnx*")) / 2**20
+    return Variant(name, lambda prompts, n: export.onnx_answers(model, tokenizer, prompts, max_new_tokens=n), size)
+
+
+def bootstrap_ci(correct: Sequence[bool], seed: int = 0, resamples: int = 2000, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of `correct`."""
+    import numpy as np
+
+    values = np.asarray(correct, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+@torch.no_grad()
+def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 32) -> float:
+    """exp(mean negative log-likelihood per predicted token) of plain `texts`: lower means less surprised."""
+    tokenizer.padding_side = "right"
+    total_loss, total_tokens = 0.0, 0
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt", padding=True).to(model.device)
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        logits = model(**batch).logits[:, :-1].float()
+        targets = labels[:, 1:]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                 ignore_index=-100, reduction="sum")
+        total_loss += float(loss)
+        total_tokens += int((targets != -100).sum())
+    return float(torch.exp(torch.tensor(total_loss / total_tokens)))
+
+
+def generation_scores(answers: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """ROUGE-L F1 (rouge-score) and corpus BLEU (sacrebleu) of answers against references; both 0 to 100."""
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    rouge = [scorer.score(ref, ans)["rougeL"].fmeasure for ans, ref in zip(answers, references)]
+    return {"rougeL": 100 * sum(rouge) / len(rouge), "bleu": sacrebleu.corpus_bleu(list(answers), [list(references)]).score}
+
+
+def classification_report(predictions: Sequence[str | None], rows: Sequence[dict[str, str]],
+                          labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix (scikit-learn); invalid = "(invalid)"."""
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    truth = [row["tone"] for row in rows]
+    predicted = [p if p is not None else "(invalid)" for p in predictions]
+    precision, recall, _, _ = precision_recall_fscore_support(truth, predicted, labels=list(labels), zero_division=0)
+    return {
+        "accuracy": sum(p == t for p, t in zip(predicted, truth)) / len(truth),
+        "macro_f1": float(f1_score(truth, predicted, labels=list(labels), average="macro", zero_division=0)),
+        "precision": dict(zip(labels, map(float, precision))),
+        "recall": dict(zip(labels, map(float, recall))),
+        "confusion": confusion_matrix(truth, predicted, labels=[*labels, "(invalid)"]).tolist(),
+    }
+
+
+def score_variant(variant: Variant, tokenizer: Any, tone_rows: Sequence[dict[str, str]], labels: Sequence[str],
+                  qa_rows: Sequence[dict[str, str]] = (), text_rows: Sequence[str] = (), seed: int = 0) -> dict[str, Any]:
+    """Every lesson-06 metric for one variant, on the same data with the same greedy decoding."""
+    import time
+
+    if not tone_rows:
+        raise ValueError("the tone test split is empty: give a test file with at least one row (tone_test)")
+    prompts = chat_prompts(tokenizer, [tone_instruction(row["phrase"], labels) for row in tone_rows])
+    started = time.perf_counter()
+    answers = variant.answer(prompts, 8)
+    latency_ms = 1000 * (time.perf_counter() - started) / len(prompts)
+    predictions = [parse_label(answer, labels) for answer in answers]
+    report = classification_report(predictions, tone_rows, labels)
+    correct = [p == row["tone"] for p, row in zip(predictions, tone_rows)]
+    result: dict[str, Any] = {
+        "name": variant.name,
+        **report,
+        "accuracy_ci": list(bootstrap_ci(correct, seed=seed)),
+        "invalid_rate": sum(p is None for p in predictions) / len(predictions),
+        "perplexity": perplexity(variant.torch_model, tokenizer, text_rows) if variant.torch_model and text_rows else None,
+        "rougeL": None,
+        "bleu": None,
+        "latency_ms": latency_ms,
+        "size_mb": variant.size_mb,
+        "answers": answers,
+    }
+    if qa_rows:
+        qa_answers = variant.answer(chat_prompts(tokenizer, [row["input"] for row in qa_rows]), 24)
+        result.update(generation_scores(qa_answers, [row["output"] for row in qa_rows]))
+    return result

@@ -33,6 +33,12 @@ class TrainResult:
     trainable_params: int
     total_params: int
     losses: list[float] = field(default_factory=list)
+    log_history: list[dict[str, float]] = field(default_factory=list)
+
+    def curve(self, key: str = "loss") -> tuple[list[int], list[float]]:
+        """(steps, values) of a logged quantity, such as "loss" or "eval_loss"."""
+        points = [(entry["step"], entry[key]) for entry in self.log_history if key in entry]
+        return [step for step, _ in points], [value for _, value in points]
 
     @property
     def seconds_per_step(self) -> float:
@@ -129,9 +135,14 @@ def fine_tune(
     peft_config: Any = None,
     max_steps: int | None = None,
     learning_rate: float | None = None,
+    eval_dataset: Any = None,
+    callbacks: list[Any] | None = None,
     **config_overrides: Any,
 ) -> TrainResult:
-    """Train `model` with SFTTrainer (wrapping it with `peft_config` if given); time and measure the run."""
+    """Train `model` with SFTTrainer (wrapping it with `peft_config` if given); time and measure the run.
+
+    `config_overrides` go to SFTConfig (for example `eval_strategy="steps"` with an `eval_dataset`).
+    """
     from trl import SFTTrainer
 
     check_method(method)
@@ -141,7 +152,13 @@ def fine_tune(
     rate = learning_rate or (params.learning_rate if method == "full" else params.peft_learning_rate)
     args = sft_config(params, output_dir, steps, rate, **config_overrides)
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer, peft_config=peft_config
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
     )
     counts = count_parameters(trainer.model)
     device = str(trainer.model.device)
@@ -161,6 +178,7 @@ def fine_tune(
         trainable_params=int(counts["trainable"]),
         total_params=int(counts["total"]),
         losses=[entry["loss"] for entry in trainer.state.log_history if "loss" in entry],
+        log_history=list(trainer.state.log_history),
     )
 
 
@@ -177,3 +195,19 @@ def save_weights(model: Any, output_dir: Path) -> float:
     with atomic_directory(output_dir) as staging:
         model.save_pretrained(str(staging), safe_serialization=True)
     return folder_size_mb(output_dir)
+
+
+def divergence(log_history: list[dict[str, float]], factor: float = 3.0) -> str | None:
+    """A sentence saying where training diverged (loss NaN/inf, or above `factor` x its first value), or None."""
+    import math
+
+    losses = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
+    if not losses:
+        return None
+    first = losses[0][1]
+    for step, loss in losses:
+        if not math.isfinite(loss):
+            return f"diverged at step {step}: the loss is {loss}"
+        if loss > factor * first:
+            return f"diverged at step {step}: loss {loss:.3g} is over {factor:g}x its first value ({first:.3g})"
+    return None

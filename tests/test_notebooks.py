@@ -139,12 +139,46 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     assert images_in(executed) >= 1
 
 
+def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
+    variants = {v["name"]: v for v in metrics["variants"]}
+    assert list(variants) == ["base", "full", "lora", "qlora", "merged", "onnx_int4"]
+    fields = {"accuracy", "accuracy_ci", "macro_f1", "invalid_rate", "perplexity", "rougeL", "latency_ms", "size_mb"}
+    assert all(fields <= set(v) for v in variants.values())
+    base = variants["base"]
+    # "the base model's answers all fall in the invalid column".
+    assert base["invalid_rate"] == 1.0
+    for name, variant in variants.items():
+        # The bootstrap interval contains its point estimate.
+        low, high = variant["accuracy_ci"]
+        assert low <= variant["accuracy"] <= high, name
+        if name != "base":
+            # "Every fine-tuned variant ... scores far above it" (+30 points at least) and answers validly more often.
+            assert variant["accuracy"] >= base["accuracy"] + 0.30, name
+            assert variant["invalid_rate"] < base["invalid_rate"], name
+            # "the fine-tuned variants are more surprised by plain text" (perplexity rose).
+            if variant["perplexity"] is not None:
+                assert variant["perplexity"] > base["perplexity"], name
+    # "Merged and LoRA give identical answers"; "int4 ONNX stays close" (within 5 points).
+    assert variants["merged"]["accuracy"] == variants["lora"]["accuracy"]
+    assert variants["merged"]["macro_f1"] == variants["lora"]["macro_f1"]
+    assert abs(variants["onnx_int4"]["accuracy"] - variants["lora"]["accuracy"]) <= 0.05
+    # Perplexity is defined for PyTorch models only; ROUGE-L "low for every variant" (none trained on qa).
+    assert variants["onnx_int4"]["perplexity"] is None
+    assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
+    assert variants["onnx_int4"]["size_mb"] < variants["merged"]["size_mb"]
+    # The harness repeats exactly with the same seed.
+    assert metrics["rerun_identical"] is True
+    assert 0 < metrics["widest_ci"] < 0.3
+    assert images_in(executed) >= 3  # confusion matrices, intervals, quality vs speed
+
+
 CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "01_intro": check_01_intro,
     "02_full_vs_peft": check_02_full_vs_peft,
     "03_lora": check_03_lora,
     "04_qlora": check_04_qlora,
     "05_export": check_05_export,
+    "06_eval": check_06_eval,
 }
 
 

@@ -1,0 +1,109 @@
+"""Earlier lessons' trained models, reused when they match, or made now: so every lesson runs standalone.
+
+Each function looks in the results folder of the lesson that makes the artifact. It reuses
+the artifact only if that lesson's metrics.json records the same training parameters;
+otherwise it trains or exports the artifact into the calling lesson's own folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from course_utils.config import Params
+from course_utils.runs import run_dir
+
+# Parameters that change what a training produces; the others (n_test, out_dir, ...) do not.
+TRAINING_PARAMETERS = ("model_id", "max_steps", "batch_size", "learning_rate", "peft_learning_rate", "max_length",
+                       "lora_r", "lora_alpha", "lora_dropout", "target_modules", "seed", "tone_train")
+
+
+def reusable(params: Params, lesson: str, artifact: str) -> Path | None:
+    """The artifact from `lesson` if it exists and was made with the same training parameters, else None."""
+    folder = run_dir(params, lesson)
+    path, metrics_file = folder / artifact, folder / "metrics.json"
+    if not path.exists() or not metrics_file.exists():
+        return None
+    recorded = json.loads(metrics_file.read_text()).get("params", {})
+    mine = vars(params)
+    return path if all(recorded.get(name) == mine[name] for name in TRAINING_PARAMETERS) else None
+
+
+def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: Sequence[str], target: Path,
+           quantized: bool = False) -> Path:
+    """Train `method` on the tone rows at the current parameters and save the weights to `target`."""
+    from transformers import set_seed
+
+    from course_utils import data, models, train
+
+    set_seed(params.seed)
+    tokenizer = models.load_tokenizer(params.model_id)
+    if quantized:
+        from peft import prepare_model_for_kbit_training
+
+        from course_utils import quantization
+
+        dtype, _ = quantization.compute_dtype(models.default_device())
+        model = models.load_model(params.model_id, quantization_config=quantization.bitsandbytes_config(4, dtype))
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model = models.load_model(params.model_id)
+    peft_config = None if method == "full" else train.make_peft_config(
+        "lora", model, lora_r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
+        target_modules=params.target_modules)
+    result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, labels), method if method == "full" else "lora",
+                             params, target.parent / "trainer", peft_config)
+    train.save_weights(result.model, target)
+    print(f"trained {target.name} now ({result.seconds:.1f} s): no matching one from an earlier lesson")
+    return target
+
+
+def full_checkpoint(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
+    """Lesson 02's fully fine-tuned model, or one trained now."""
+    return reusable(params, "02_full_vs_peft", "checkpoint-full") or _train(
+        params, "full", rows, labels, work_dir / "checkpoint-full")
+
+
+def lora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
+    """Lesson 03's tone adapter, or one trained now."""
+    return reusable(params, "03_lora", "adapter-tone") or _train(params, "lora", rows, labels, work_dir / "adapter-tone")
+
+
+def qlora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
+    """Lesson 04's QLoRA adapter, or one trained now on a 4-bit base."""
+    return reusable(params, "04_qlora", "adapter-qlora") or _train(
+        params, "lora", rows, labels, work_dir / "adapter-qlora", quantized=True)
+
+
+def merged_model(params: Params, adapter_dir: Path, work_dir: Path) -> Path:
+    """Lesson 05's merged model, or the adapter merged now."""
+    from course_utils import export, models
+
+    found = reusable(params, "05_export", "merged-hf")
+    if found:
+        return found
+    tokenizer = models.load_tokenizer(params.model_id)
+    return export.merge_adapter(models.load_model(params.model_id), adapter_dir, tokenizer, work_dir / "merged-hf")
+
+
+def onnx_int4(params: Params, merged_dir: Path, work_dir: Path) -> Path:
+    """Lesson 05's int4 ONNX export, or the merged model exported now."""
+    from course_utils import export
+
+    return reusable(params, "05_export", "onnx-int4") or export.build_onnx(merged_dir, work_dir / "onnx-int4", "int4")
+
+
+def load_adapter_model(params: Params, adapter_dir: Path, quantized: bool = False) -> Any:
+    """The base model (4-bit when `quantized`) with the adapter in `adapter_dir` on top, in eval mode."""
+    from peft import PeftModel
+
+    from course_utils import models
+
+    kwargs: dict[str, Any] = {}
+    if quantized:
+        from course_utils import quantization
+
+        dtype, _ = quantization.compute_dtype(models.default_device())
+        kwargs["quantization_config"] = quantization.bitsandbytes_config(4, dtype)
+    return PeftModel.from_pretrained(models.load_model(params.model_id, **kwargs), str(adapter_dir)).eval()
