@@ -129,3 +129,21 @@ def saved_activations_mb(model: Any, batch: dict[str, torch.Tensor]) -> float:
     del loss
     model.eval()
     return sum(storages.values()) / MB
+
+
+def lora_parameter_count(model: Any, rank: int) -> int:
+    """Weights LoRA of rank `rank` adds on every linear layer in the blocks: rank x (inputs + outputs) each."""
+    output_layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return sum(
+        rank * (module.in_features + module.out_features)
+        for module in model.modules()
+        if isinstance(module, torch.nn.Linear) and module is not output_layer
+    )
+
+
+def model_from_config(config: Any) -> Any:
+    """A model built on the meta device: its shapes and parameter count, with no memory and no download."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
