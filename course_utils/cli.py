@@ -107,8 +107,12 @@ def _failure_detail(error: Exception) -> str:
 
 
 def key_metrics(metrics: dict[str, Any], limit: int = 4) -> dict[str, Any]:
-    """The first few top-level numbers of a metrics.json, for the summary table."""
-    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """The first few numbers of a metrics.json for the summary table: top-level ones first, then one level down."""
+    is_number = lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)  # noqa: E731
+    numbers = {k: v for k, v in metrics.items() if is_number(v)}
+    for key, value in metrics.items():
+        if isinstance(value, dict) and key != "params":
+            numbers.update({f"{key}.{k}": v for k, v in value.items() if is_number(v)})
     return dict(list(numbers.items())[:limit])
 
 

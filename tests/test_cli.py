@@ -82,6 +82,11 @@ def test_summary_table_shows_status_seconds_and_key_metrics() -> None:
     assert "FAILED" in lines[3] and "cell 4: ValueError: boom" in lines[3]
 
 
+def test_nested_metrics_fill_the_summary_when_there_are_few_top_level_numbers() -> None:
+    shown = cli.key_metrics({"params": {"seed": 0}, "eos": {"mean_len_before": 20.0, "mean_len_after": 4.4}, "n": 3})
+    assert shown == {"n": 3, "eos.mean_len_before": 20.0, "eos.mean_len_after": 4.4}
+
+
 def write_notebook(path: Path, body: str) -> None:
     notebook = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     parameters = new_code_cell('profile = "ci"  # profile\nout_dir = None  # results folder')

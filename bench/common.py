@@ -1,0 +1,85 @@
+"""Shared bits of the benchmark scripts: the machine description, a markdown table, JSON results, the 135 M shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, RAM, GPU (if any) and the library versions that matter for the numbers."""
+    import psutil
+    import torch
+
+    from course_utils.doctor import installed_version
+
+    cpu = platform.processor() or "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        **{name: installed_version(name) for name in ("torch", "transformers", "peft", "trl", "bitsandbytes",
+                                                       "onnxruntime", "onnxruntime-genai")},
+    }
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows of dicts as a markdown table (floats to 3 significant digits)."""
+    columns = list(rows[0])
+    show = lambda value: f"{value:.3g}" if isinstance(value, float) else str(value)  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(show(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(name: str, rows: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None) -> Path:
+    """Print the machine and the table, and write both as JSON to runs/bench/<name>.json."""
+    from course_utils.runs import atomic_write_text
+
+    described = machine()
+    print(f"\n## {name} ({described['date']})\n")
+    print(", ".join(f"{k}: {v}" for k, v in described.items() if v is not None))
+    print()
+    print(markdown_table(rows))
+    path = ROOT / "runs" / "bench" / f"{name}.json"
+    atomic_write_text(path, json.dumps({"machine": described, "rows": list(rows), **(extra or {})}, indent=2))
+    print(f"\nwritten: {path}")
+    return path
+
+
+def smollm2_135m_folder(cache: Path | None = None) -> Path:
+    """A random-init Llama with SmolLM2-135M's shape and course-tiny's tokenizer, built locally once (no download)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from course_utils import models
+
+    folder = cache or ROOT / ".cache" / "models" / "smollm2-135m-shape"
+    if (folder / "config.json").exists():
+        return folder
+    tokenizer = models.load_tokenizer("course-tiny")
+    config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                         num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    from course_utils.runs import atomic_directory
+
+    with atomic_directory(folder) as staging:
+        LlamaForCausalLM(config).save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+    return folder
