@@ -28,7 +28,7 @@ def measure(method: str, steps: int, batch_size: int, seq_len: int, device: str)
     folder = str(smollm2_135m_folder())
     on_gpu = device == "cuda"
     weight_bytes = 0.5 if method == "qlora" else (2 if on_gpu else 4)
-    before_mb = torch.cuda.memory_allocated() / 2**20 if on_gpu else memory.rss_mb()
+    before_mb = torch.cuda.memory_allocated() / 2**20 if on_gpu else memory.rss_mb()  # measured before any weights load
     with memory.PeakMemory(device) as load:
         if method == "qlora":
             dtype, _ = quantization.compute_dtype(device)
@@ -38,14 +38,16 @@ def measure(method: str, steps: int, batch_size: int, seq_len: int, device: str)
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         else:
             model = models.load_model(folder, dtype=torch.bfloat16 if on_gpu else torch.float32, device=device)
-    total_params = sum(p.numel() for p in models.load_model(folder, device="cpu").parameters())
+    from transformers import AutoConfig
+
+    total_params = sum(p.numel() for p in memory.model_from_config(AutoConfig.from_pretrained(folder)).parameters())
     tokenizer = models.load_tokenizer(folder)
     rows = data.load_tone("data/tone/train.jsonl", limit=batch_size * steps)
     params = config.resolve_params("cpu", batch_size=batch_size, max_length=seq_len)
     peft_config = None if method == "full" else train.make_peft_config("lora", model, lora_r=8, lora_alpha=16)
     result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, data.label_set(rows)), "full" if method == "full" else "lora",
                              params, Path("runs/bench/trainer"), peft_config, max_steps=steps,
-                             pad_to_multiple_of=seq_len, disable_tqdm=True)
+                             pad_to_multiple_of=seq_len, disable_tqdm=True, logging_strategy="no")
     estimate = memory.estimate_training_memory(model.config, total_params, result.trainable_params, batch_size, seq_len,
                                                weight_bytes=weight_bytes, activation_bytes=2 if on_gpu else 4)
     measured = result.peak_memory_mb - before_mb

@@ -84,3 +84,17 @@ def test_saved_activations_are_measured_and_checkpointing_shrinks_them(tiny_mode
     assert 0 < memory.saved_activations_mb(model, batch) < without
     estimate = memory.estimate_training_memory(model.config, 1, 1, batch_size=4, seq_len=32)
     assert estimate.activations_mb == pytest.approx(without, rel=0.25)
+
+
+def test_lora_on_the_gpu_profiles_model_shape_trains_under_two_percent() -> None:
+    """Lessons 02 and 03 say LoRA r=8 on every linear layer of SmolLM2-135M trains under 2 % of its weights."""
+    from transformers import LlamaConfig
+
+    from course_utils import memory
+
+    smollm2_135m = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                               num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True)
+    skeleton = memory.model_from_config(smollm2_135m)
+    total = sum(p.numel() for p in skeleton.parameters())
+    assert 130e6 < total < 140e6
+    assert 1.0 < 100 * memory.lora_parameter_count(skeleton, 8) / total < 2.0
