@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -36,10 +37,16 @@ def bitsandbytes_config(bits: int, dtype: torch.dtype = torch.float32, double_qu
 
 
 def bitsandbytes_usable() -> tuple[bool, str]:
-    """Whether bitsandbytes can quantize here, and what to do if it cannot."""
-    from course_utils.doctor import OK, check_bitsandbytes
+    """Whether bitsandbytes can quantize here, and what to do if it cannot.
 
-    check = check_bitsandbytes()
+    COURSE_SIMULATE_NO_BITSANDBYTES=1 answers "no", so the lessons' fallback path can be tested anywhere.
+    """
+    from course_utils.doctor import OK, Check, WARN, check_bitsandbytes
+
+    if os.environ.get("COURSE_SIMULATE_NO_BITSANDBYTES") == "1":
+        check = Check(WARN, "bitsandbytes", "simulated as unusable (COURSE_SIMULATE_NO_BITSANDBYTES=1)")
+    else:
+        check = check_bitsandbytes()
     if check.status == OK:
         return True, check.detail
     return False, (

@@ -231,3 +231,16 @@ def test_lesson_runs_at_ci_profile_and_keeps_its_claims(stem: str, run_out: Path
     metrics = json.loads((run_out / stem / "metrics.json").read_text())
     assert metrics["params"]["profile"] == "ci" and metrics["notebook"] == stem
     CHECKS[stem](metrics, run_out / stem / f"{stem}.ipynb")
+
+
+@pytest.mark.notebooks
+def test_qlora_lesson_skips_its_4bit_cells_cleanly_without_bitsandbytes(tmp_path: Path, monkeypatch) -> None:
+    """Issue: where bitsandbytes is unusable, lesson 04 says why and skips the 4-bit cells instead of crashing."""
+    monkeypatch.setenv("COURSE_SIMULATE_NO_BITSANDBYTES", "1")
+    outcome = cli.run_notebook("04_qlora", "ci", {}, tmp_path, progress=False)
+    assert outcome.status == "ok", outcome.detail
+    metrics = json.loads((tmp_path / "04_qlora" / "metrics.json").read_text())
+    assert metrics["bnb_usable"] is False and "qlora_accuracy" not in metrics
+    assert set(metrics["footprint_mb"]) == {"fp32", "bf16"} and metrics["lora_accuracy"] >= 0.4
+    executed = (tmp_path / "04_qlora" / "04_qlora.ipynb").read_text()
+    assert "simulated as unusable" in executed and "pip install -r requirements.txt" in executed
