@@ -31,11 +31,7 @@ def measure(method: str, steps: int, batch_size: int, seq_len: int, device: str)
     before_mb = torch.cuda.memory_allocated() / 2**20 if on_gpu else memory.rss_mb()  # measured before any weights load
     with memory.PeakMemory(device) as load:
         if method == "qlora":
-            dtype, _ = quantization.compute_dtype(device)
-            model = models.load_model(folder, device=device, quantization_config=quantization.bitsandbytes_config(4, dtype))
-            from peft import prepare_model_for_kbit_training
-
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+            model = quantization.load_4bit(folder, device=device, for_training=True)
         else:
             model = models.load_model(folder, dtype=torch.bfloat16 if on_gpu else torch.float32, device=device)
     from transformers import AutoConfig

@@ -40,13 +40,9 @@ def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: 
     set_seed(params.seed)
     tokenizer = models.load_tokenizer(params.model_id)
     if quantized:
-        from peft import prepare_model_for_kbit_training
-
         from course_utils import quantization
 
-        dtype, _ = quantization.compute_dtype(models.default_device())
-        model = models.load_model(params.model_id, quantization_config=quantization.bitsandbytes_config(4, dtype))
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        model = quantization.load_4bit(params.model_id, for_training=True)
     else:
         model = models.load_model(params.model_id)
     peft_config = None if method == "full" else train.make_peft_config(
@@ -100,10 +96,10 @@ def load_adapter_model(params: Params, adapter_dir: Path, quantized: bool = Fals
 
     from course_utils import models
 
-    kwargs: dict[str, Any] = {}
     if quantized:
         from course_utils import quantization
 
-        dtype, _ = quantization.compute_dtype(models.default_device())
-        kwargs["quantization_config"] = quantization.bitsandbytes_config(4, dtype)
-    return PeftModel.from_pretrained(models.load_model(params.model_id, **kwargs), str(adapter_dir)).eval()
+        base = quantization.load_4bit(params.model_id)
+    else:
+        base = models.load_model(params.model_id)
+    return PeftModel.from_pretrained(base, str(adapter_dir)).eval()

@@ -109,6 +109,19 @@ def qa_messages(row: dict[str, str]) -> dict[str, list[dict[str, str]]]:
     }
 
 
+def conversation_text(tokenizer: Any, row: dict[str, str], labels: Sequence[str]) -> str:
+    """A tone row as the full string the model trains on: prompt and answer through the chat template."""
+    messages = tone_messages(row, labels)
+    return tokenizer.apply_chat_template(messages["prompt"] + messages["completion"], tokenize=False)
+
+
+def padded_batch(tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str], length: int) -> dict[str, Any]:
+    """Tone rows as one batch of tensors, every sequence padded (or cut) to `length` tokens."""
+    texts = [conversation_text(tokenizer, row, labels) for row in rows]
+    return dict(tokenizer(texts, return_tensors="pt", padding="max_length", max_length=length, truncation=True,
+                          add_special_tokens=False))
+
+
 def tone_dataset(rows: Sequence[dict[str, str]], labels: Sequence[str]) -> Any:
     """A datasets.Dataset of tone prompt/completion pairs, ready for trl's SFTTrainer."""
     from datasets import Dataset

@@ -36,6 +36,21 @@ def bitsandbytes_config(bits: int, dtype: torch.dtype = torch.float32, double_qu
     raise ValueError(f"bits must be 4 or 8 (got {bits!r})")
 
 
+def load_4bit(model_id: str, device: str | None = None, for_training: bool = False) -> Any:
+    """`model_id` with 4-bit NF4 weights in this device's compute dtype; `for_training` also runs
+    peft's prepare_model_for_kbit_training (lesson 04 shows these steps one by one)."""
+    from course_utils import models
+
+    device = device or models.default_device()
+    dtype, _ = compute_dtype(device)
+    model = models.load_model(model_id, device=device, quantization_config=bitsandbytes_config(4, dtype))
+    if for_training:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return model
+
+
 def bitsandbytes_usable() -> tuple[bool, str]:
     """Whether bitsandbytes can quantize here, and what to do if it cannot.
 

@@ -98,3 +98,12 @@ def test_user_labels_flow_into_the_instruction(tmp_path: Path) -> None:
 
 def test_limit_takes_the_first_rows() -> None:
     assert len(data.load_tone("data/tone/test.jsonl", limit=10)) == 10
+
+
+def test_conversation_text_and_padded_batch(tiny_model_and_tokenizer) -> None:
+    _, tokenizer = tiny_model_and_tokenizer
+    rows = data.load_tone("data/tone/train.jsonl", limit=3)
+    text = data.conversation_text(tokenizer, rows[0], SHIPPED_LABELS)
+    assert text.startswith("<|im_start|>user\nWhat is the tone") and text.endswith(f"{rows[0]['tone']}<|im_end|>\n")
+    batch = data.padded_batch(tokenizer, rows, SHIPPED_LABELS, length=128)
+    assert tuple(batch["input_ids"].shape) == (3, 128) and 0 < int(batch["attention_mask"].sum()) < 3 * 128

@@ -43,3 +43,12 @@ def test_4bit_linear_weights_are_under_a_sixth_of_fp32(tiny_model_path) -> None:
 def test_nf4_levels_are_sixteen_values_from_minus_one_to_one() -> None:
     levels = quantization.nf4_levels()
     assert levels.numel() == 16 and levels.min() == -1 and levels.max() == 1 and 0 in levels.tolist()
+
+
+def test_load_4bit_gives_nf4_linear_layers_ready_to_train(tiny_model_path) -> None:
+    from bitsandbytes.nn import Linear4bit
+
+    model = quantization.load_4bit(str(tiny_model_path), device="cpu", for_training=True)
+    layers = [m for m in model.modules() if isinstance(m, Linear4bit)]
+    assert len(layers) == 14 and layers[0].weight.quant_type == "nf4"
+    assert not any(p.requires_grad for p in model.parameters()), "the 4-bit base stays frozen"
