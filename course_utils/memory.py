@@ -34,6 +34,26 @@ class MemoryEstimate:
         return {**asdict(self), "total_mb": self.total_mb}
 
 
+TRL_VOCAB_CHUNK = 32768
+"""Vocabulary columns that trl's SFTTrainer scores at once in its chunked LM head (trl 1.16)."""
+
+LM_HEADS = {
+    "full": "the model computes every logit and autograd keeps them and their log-softmax (model(..., labels=...))",
+    "trl-cpu": f"trl's SFTTrainer: {TRL_VOCAB_CHUNK} vocabulary columns at a time; on CPU one chunk's backward holds 8 fp32 copies",
+    "trl-cuda": f"trl's SFTTrainer on CUDA: {TRL_VOCAB_CHUNK} columns at a time, one buffer (a Triton kernel works in place)",
+}
+
+
+def logits_bytes(lm_head: str, tokens: int, vocab: int, activation_bytes: float = 4.0) -> float:
+    """Bytes the language-model head (hidden states -> one score per vocabulary word) holds at its peak."""
+    if lm_head not in LM_HEADS:
+        raise ValueError(f"lm_head must be one of {sorted(LM_HEADS)} (got {lm_head!r})")
+    if lm_head == "full":
+        return 2 * tokens * vocab * activation_bytes
+    columns = min(vocab, TRL_VOCAB_CHUNK)
+    return 8 * tokens * columns * 4.0 if lm_head == "trl-cpu" else tokens * columns * activation_bytes
+
+
 def estimate_training_memory(
     config: Any,
     total_params: int,
@@ -42,20 +62,23 @@ def estimate_training_memory(
     seq_len: int,
     weight_bytes: float = 4.0,
     activation_bytes: float = 4.0,
+    quantized_params: int = 0,
+    lm_head: str = "full",
 ) -> MemoryEstimate:
     """Bytes for a decoder-only transformer trained with AdamW (two fp32 states per trainable weight).
 
+    Weights: `weight_bytes` each, except `quantized_params` 4-bit ones (QLoRA's linear layers) at 0.5.
     Activations per token and layer: about 8 hidden + 4 intermediate values kept for the backward
-    pass (norms, attention inputs and outputs, the MLP's gate/up/product), plus the logits and their
-    log-softmax over the vocabulary at the end. ``weight_bytes=0.5`` models 4-bit weights.
+    pass (norms, attention inputs and outputs, the MLP's gate/up/product), plus what the LM head
+    holds for the vocabulary (`lm_head`, one of `LM_HEADS`). The parts are added up, so the total is
+    an upper bound: in full fine-tuning the backward pass frees activations as gradients appear.
     """
     hidden, layers = config.hidden_size, config.num_hidden_layers
-    intermediate, vocab = config.intermediate_size, config.vocab_size
     tokens = batch_size * seq_len
-    per_layer = tokens * (8 * hidden + 4 * intermediate)
-    activations = (layers * per_layer + 2 * tokens * vocab) * activation_bytes
+    per_layer = tokens * (8 * hidden + 4 * config.intermediate_size) * activation_bytes
+    activations = layers * per_layer + logits_bytes(lm_head, tokens, config.vocab_size, activation_bytes)
     return MemoryEstimate(
-        weights_mb=total_params * weight_bytes / MB,
+        weights_mb=((total_params - quantized_params) * weight_bytes + quantized_params * 0.5) / MB,
         gradients_mb=trainable_params * 4 / MB,
         optimizer_mb=trainable_params * 8 / MB,
         activations_mb=activations / MB,
@@ -106,6 +129,91 @@ class PeakMemory:
     def increase_mb(self) -> float:
         """How far the peak rose above the memory in use when the block started."""
         return self.peak_mb - self.start_mb
+
+
+def tensor_mb(model: Any, optimizer: Any = None) -> float:
+    """MB held now by the model's weights, buffers and gradients and the optimizer's states (each storage once)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [p.grad for p in model.parameters() if p.grad is not None]
+    if optimizer is not None:
+        tensors += [v for state in optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values()) / MB
+
+
+class TensorMemory:
+    """Context manager: the peak MB held by PyTorch tensors while the block runs, overall and by phase.
+
+    On CUDA this is ``torch.cuda.max_memory_allocated``. PyTorch keeps no such counter on CPU, so
+    there the block runs under ``torch.profiler`` with ``profile_memory=True`` and the peak is read
+    from its allocation events. Tensors that already exist when the block starts (the weights, the
+    optimizer states) are not in those events: pass their size as `baseline_mb` (see `tensor_mb`).
+    Call `phase(name)` to start a named phase; `peaks` then holds each phase's peak.
+
+    This counts what the estimator counts: tensors. Resident memory (`PeakMemory`) is higher,
+    because the C allocator keeps some freed memory and the interpreter and libraries count too.
+    """
+
+    def __init__(self, device: str = "cpu", baseline_mb: float = 0.0) -> None:
+        self.device, self.baseline_mb = device, baseline_mb
+        self.peaks: dict[str, float] = {}
+        self._cuda = device.startswith("cuda")
+        self._profiler: Any = None
+        self._phase: tuple[str, Any] | None = None
+        self._overall_mb = baseline_mb
+
+    def __enter__(self) -> "TensorMemory":
+        if self._cuda:
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            from torch.profiler import ProfilerActivity, profile
+
+            self._profiler = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+            self._profiler.__enter__()
+        return self
+
+    def phase(self, name: str) -> None:
+        """End the current phase (if any) and start `name`."""
+        self._end_phase()
+        if self._cuda:
+            self._phase = (name, None)
+        else:
+            self._phase = (name, torch.profiler.record_function(f"phase:{name}").__enter__())
+
+    def _end_phase(self) -> None:
+        if self._phase is None:
+            return
+        name, marker = self._phase
+        self._phase = None
+        if self._cuda:
+            self.peaks[name] = torch.cuda.max_memory_allocated() / MB
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            marker.__exit__(None, None, None)
+
+    def __exit__(self, *_: object) -> None:
+        self._end_phase()
+        if self._cuda:
+            self._overall_mb = torch.cuda.max_memory_allocated() / MB
+            return
+        self._profiler.__exit__(None, None, None)
+        events = sorted(self._profiler.profiler.kineto_results.events(), key=lambda event: event.start_ns())
+        phases = [(e.name()[len("phase:"):], e.start_ns(), e.end_ns()) for e in events if e.name().startswith("phase:")]
+        allocated = 0
+        for event in events:
+            if event.name() != "[memory]" or event.device_type() != torch.autograd.DeviceType.CPU:
+                continue
+            allocated += event.nbytes()
+            now = self.baseline_mb + allocated / MB
+            self._overall_mb = max(self._overall_mb, now)
+            for name, start, end in phases:
+                if start <= event.start_ns() <= end:
+                    self.peaks[name] = max(self.peaks.get(name, self.baseline_mb), now)
+
+    @property
+    def peak_mb(self) -> float:
+        """The highest tensor memory reached in the block, in MB."""
+        return max([self._overall_mb, *self.peaks.values()])
 
 
 def saved_activations_mb(model: Any, batch: dict[str, torch.Tensor]) -> float:
