@@ -244,3 +244,19 @@ def test_qlora_lesson_skips_its_4bit_cells_cleanly_without_bitsandbytes(tmp_path
     assert set(metrics["footprint_mb"]) == {"fp32", "bf16"} and metrics["lora_accuracy"] >= 0.4
     executed = (tmp_path / "04_qlora" / "04_qlora.ipynb").read_text()
     assert "simulated as unusable" in executed and "pip install -r requirements.txt" in executed
+
+
+@pytest.mark.notebooks
+def test_eval_lesson_scores_every_other_variant_without_bitsandbytes(run_out: Path, monkeypatch) -> None:
+    """Where bitsandbytes is unusable, lesson 06 says why, leaves out the QLoRA variant only, and still asserts its claims.
+
+    It reuses the session's results folder (after the lesson tests, earlier lessons' artifacts are there), and
+    makes whatever is missing when run alone.
+    """
+    monkeypatch.setenv("COURSE_SIMULATE_NO_BITSANDBYTES", "1")
+    outcome = cli.run_notebook("06_eval", "ci", {}, run_out, progress=False)
+    assert outcome.status == "ok", outcome.detail
+    metrics = json.loads((run_out / "06_eval" / "metrics.json").read_text())
+    assert [v["name"] for v in metrics["variants"]] == ["base", "full", "lora", "merged", "onnx_int4"]
+    executed = (run_out / "06_eval" / "06_eval.ipynb").read_text()
+    assert "QLoRA skipped" in executed and "simulated as unusable" in executed
