@@ -16,7 +16,7 @@ from course_utils.runs import run_dir
 
 # Parameters that change what a training produces; the others (n_test, out_dir, ...) do not.
 TRAINING_PARAMETERS = ("model_id", "max_steps", "batch_size", "learning_rate", "peft_learning_rate", "max_length",
-                       "lora_r", "lora_alpha", "lora_dropout", "target_modules", "seed", "tone_train")
+                       "lora_r", "lora_alpha", "lora_dropout", "target_modules", "seed", "tone_train", "qa_train")
 
 
 def reusable(params: Params, lesson: str, artifact: str) -> Path | None:
@@ -30,9 +30,12 @@ def reusable(params: Params, lesson: str, artifact: str) -> Path | None:
     return path if all(recorded.get(name) == mine[name] for name in TRAINING_PARAMETERS) else None
 
 
-def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: Sequence[str], target: Path,
+def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: Sequence[str] | None, target: Path,
            quantized: bool = False) -> Path:
-    """Train `method` on the tone rows at the current parameters and save the weights to `target`."""
+    """Train `method` at the current parameters and save the weights to `target`.
+
+    The rows are tone rows with their `labels`, or qa rows when `labels` is None.
+    """
     from transformers import set_seed
 
     from course_utils import data, models, train
@@ -48,7 +51,8 @@ def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: 
     peft_config = None if method == "full" else train.make_peft_config(
         "lora", model, lora_r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
         target_modules=params.target_modules)
-    result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, labels), method if method == "full" else "lora",
+    dataset = data.qa_dataset(rows) if labels is None else data.tone_dataset(rows, labels)
+    result = train.fine_tune(model, tokenizer, dataset, method if method == "full" else "lora",
                              params, target.parent / "trainer", peft_config)
     train.save_weights(result.model, target)
     print(f"trained {target.name} now ({result.seconds:.1f} s): no matching one from an earlier lesson")
@@ -64,6 +68,14 @@ def full_checkpoint(params: Params, rows: Sequence[dict[str, str]], labels: Sequ
 def lora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
     """Lesson 03's tone adapter, or one trained now."""
     return reusable(params, "03_lora", "adapter-tone") or _train(params, "lora", rows, labels, work_dir / "adapter-tone")
+
+
+def qa_adapter(params: Params, work_dir: Path) -> Path:
+    """Lesson 03's second adapter (trained on the qa instructions), or one trained now."""
+    from course_utils import data
+
+    return reusable(params, "03_lora", "adapter-qa") or _train(
+        params, "lora", data.load_qa(params.qa_train), None, work_dir / "adapter-qa")
 
 
 def qlora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:

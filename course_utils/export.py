@@ -60,11 +60,14 @@ def build_onnx(
     precision: str,
     execution_provider: str = "cpu",
     quantize_embeddings: bool = True,
+    adapter_dir: Path | None = None,
 ) -> Path:
     """Run the onnxruntime-genai model builder on a Hugging Face folder; returns the ONNX folder.
 
     For int4, `quantize_embeddings` also quantizes the embedding table (the builder's
     ``op_types_to_quantize=MatMul/Gather``), a large share of a small model's weights.
+    With `adapter_dir` (a peft LoRA folder), the builder keeps the adapter as separate LoRA
+    matrices beside each weight instead of merging it (its ``adapter_path`` option).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
@@ -73,13 +76,87 @@ def build_onnx(
         command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir),
                    "-o", str(staging), "-p", precision, "-e", execution_provider,
                    "-c", str(staging / ".builder-cache")]
-        if precision == "int4" and quantize_embeddings:
-            command += ["--extra_options", "op_types_to_quantize=MatMul/Gather"]
+        extra = ["op_types_to_quantize=MatMul/Gather"] if precision == "int4" and quantize_embeddings else []
+        extra += [f"adapter_path={adapter_dir}"] if adapter_dir is not None else []
+        command += ["--extra_options", *extra] if extra else []
         finished = subprocess.run(command, capture_output=True, text=True)
         if finished.returncode != 0:
             raise RuntimeError(f"the model builder failed ({precision}):\n{finished.stderr[-3000:]}")
         shutil.rmtree(staging / ".builder-cache", ignore_errors=True)
     return Path(output_dir)
+
+
+def _is_lora(name: str) -> bool:
+    return ".lora_A." in name or ".lora_B." in name
+
+
+def lora_weights(onnx_dir: Path) -> dict[str, Any]:
+    """The LoRA matrices of an export built with `adapter_dir`, by name (numpy arrays; B already holds alpha / r)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(Path(onnx_dir) / "model.onnx")).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer if _is_lora(init.name)}
+    if not weights:
+        raise ValueError(f"{onnx_dir} has no LoRA matrices: build it with build_onnx(..., adapter_dir=ADAPTER)")
+    return weights
+
+
+def write_onnx_adapter(onnx_dir: Path, path: Path) -> Path:
+    """Save an export's LoRA matrices as an onnxruntime adapter file (``.onnx_adapter``), written atomically."""
+    import onnxruntime as ort
+
+    arrays = lora_weights(onnx_dir)  # kept alive: the OrtValues below point into these arrays
+    adapter = ort.AdapterFormat()
+    adapter.set_adapter_version(1)
+    adapter.set_model_version(1)
+    adapter.set_parameters({name: ort.OrtValue.ortvalue_from_numpy(array) for name, array in arrays.items()})
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.partial")
+    adapter.export_adapter(str(staging))
+    staging.replace(path)
+    return path
+
+
+def make_adapters_switchable(onnx_dir: Path, output_dir: Path) -> Path:
+    """A copy of an export built with `adapter_dir` whose LoRA matrices are graph inputs an adapter file can set.
+
+    Each matrix keeps a default value, with every B set to zero: with no adapter active the
+    graph computes the base model. The rank is a free dimension, so adapters of any rank fit.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(Path(onnx_dir) / "model.onnx"))
+    found = 0
+    for init in model.graph.initializer:
+        if not _is_lora(init.name):
+            continue
+        array, is_b = numpy_helper.to_array(init), ".lora_B." in init.name
+        if is_b:
+            init.CopyFrom(numpy_helper.from_array(np.zeros_like(array), init.name))
+        shape = ["lora_rank" if axis == (0 if is_b else 1) else size for axis, size in enumerate(array.shape)]
+        model.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, shape))
+        found += 1
+    if not found:
+        raise ValueError(f"{onnx_dir} has no LoRA matrices: build it with build_onnx(..., adapter_dir=ADAPTER)")
+    with atomic_directory(output_dir) as staging:
+        for file in Path(onnx_dir).iterdir():
+            if not file.name.startswith("model.onnx"):
+                shutil.copy2(file, staging / file.name)
+        onnx.save(model, str(staging / "model.onnx"), save_as_external_data=True, location="model.onnx.data")
+    return Path(output_dir)
+
+
+def load_adapters(model: Any, files: dict[str, Path]) -> Any:
+    """An onnxruntime_genai.Adapters for `model` with each adapter file loaded under its name."""
+    import onnxruntime_genai as og
+
+    adapters = og.Adapters(model)
+    for name, path in files.items():
+        adapters.load(str(path), name)
+    return adapters
 
 
 def load_onnx(onnx_dir: Path) -> Any:
@@ -89,22 +166,29 @@ def load_onnx(onnx_dir: Path) -> Any:
     return og.Model(str(onnx_dir))
 
 
-def stream_tokens(model: Any, input_ids: Sequence[int], max_new_tokens: int, **search: Any) -> Iterator[int]:
-    """Yield new token ids one at a time from onnxruntime-genai (greedy unless search options say otherwise)."""
+def stream_tokens(model: Any, input_ids: Sequence[int], max_new_tokens: int, adapter: tuple[Any, str] | None = None,
+                  **search: Any) -> Iterator[int]:
+    """Yield new token ids one at a time from onnxruntime-genai (greedy unless search options say otherwise).
+
+    `adapter` is ``(adapters, name)`` to generate with one of the adapters loaded by `load_adapters`.
+    """
     import onnxruntime_genai as og
 
     params = og.GeneratorParams(model)
     params.set_search_options(max_length=len(input_ids) + max_new_tokens, **{"do_sample": False, **search})
     generator = og.Generator(model, params)
+    if adapter is not None:
+        generator.set_active_adapter(*adapter)
     generator.append_tokens(list(input_ids))
     while not generator.is_done():
         generator.generate_next_token()
         yield int(generator.get_next_tokens()[0])
 
 
-def generate_tokens(model: Any, input_ids: Sequence[int], max_new_tokens: int, **search: Any) -> list[int]:
+def generate_tokens(model: Any, input_ids: Sequence[int], max_new_tokens: int, adapter: tuple[Any, str] | None = None,
+                    **search: Any) -> list[int]:
     """All new token ids from stream_tokens, as a list."""
-    return list(stream_tokens(model, input_ids, max_new_tokens, **search))
+    return list(stream_tokens(model, input_ids, max_new_tokens, adapter, **search))
 
 
 def onnx_answers(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 8) -> list[str]:

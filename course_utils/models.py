@@ -192,6 +192,25 @@ def resolve_model_path(model_id: str) -> str:
     return model_id
 
 
+def local_folder(model_id: str) -> Path:
+    """A local folder with `model_id`'s files (for tools that read folders, like the ONNX builder).
+
+    course-tiny's cache or the given folder; for a hub id, its snapshot in the Hugging Face cache
+    (downloaded first if the network allows).
+    """
+    resolved = resolve_model_path(model_id)
+    if Path(resolved).is_dir():
+        return Path(resolved)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(resolved, allow_patterns=["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]))
+    except Exception as error:  # the hub client raises several types: not found, offline, gated
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (HF_HUB_OFFLINE=1: only models already in the local cache load)" if offline else ""
+        raise OSError(f"model_id {model_id!r} has no local copy{hint}: {error}") from error
+
+
 def load_tokenizer(model_id: str = COURSE_TINY) -> Any:
     """The tokenizer of `model_id`, with a pad token set for batched training and generation."""
     from transformers import AutoTokenizer

@@ -36,3 +36,66 @@ def test_a_failed_build_keeps_the_last_good_export(tiny_model_path: Path, tmp_pa
         export.build_onnx(tiny_model_path, good, "fp32")
     assert (good / "model.onnx").read_text() == "last good"
     assert [p.name for p in tmp_path.iterdir()] == ["onnx"]
+
+
+def _random_adapter(base_path: Path, folder: Path, rank: int, seed: int) -> object:
+    """A LoRA adapter with random, non-zero weights (no training needed), saved to `folder`; returns the peft model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from course_utils import models
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    model = get_peft_model(models.load_model(str(base_path)), config).eval()
+    model.save_pretrained(str(folder))
+    return model
+
+
+def test_adapters_of_different_ranks_switch_on_one_onnx_model(tiny_model_path: Path, tmp_path: Path) -> None:
+    """Builder export with the adapter kept apart -> switchable graph + adapter files -> og.Adapters.
+
+    With an adapter active, onnxruntime-genai gives that adapter's PyTorch tokens; with none, the base model's.
+    """
+    import torch
+
+    from course_utils import models
+
+    tokenizer = models.load_tokenizer(str(tiny_model_path))
+    peft_models = {"r8": _random_adapter(tiny_model_path, tmp_path / "r8", 8, 0),
+                   "r2": _random_adapter(tiny_model_path, tmp_path / "r2", 2, 1)}
+    apart = {name: export.build_onnx(tiny_model_path, tmp_path / f"onnx-{name}", "fp32", adapter_dir=tmp_path / name)
+             for name in peft_models}
+    switchable = export.load_onnx(export.make_adapters_switchable(apart["r8"], tmp_path / "switchable"))
+    files = {name: export.write_onnx_adapter(folder, tmp_path / f"{name}.onnx_adapter") for name, folder in apart.items()}
+    adapters = export.load_adapters(switchable, files)
+    ids = tokenizer("I can't believe we won the final!", add_special_tokens=False)["input_ids"]
+
+    def torch_tokens(model: object) -> list[int]:
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), max_new_tokens=6, min_new_tokens=6, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+        return out[0, len(ids):].tolist()
+
+    outputs = {}
+    for name, model in peft_models.items():
+        outputs[name] = export.generate_tokens(switchable, ids, 6, (adapters, name), min_length=len(ids) + 6)
+        assert outputs[name] == torch_tokens(model), name
+    base = export.generate_tokens(switchable, ids, 6, min_length=len(ids) + 6)
+    assert base == torch_tokens(models.load_model(str(tiny_model_path)))
+    assert len({tuple(tokens) for tokens in [base, *outputs.values()]}) == 3, "each adapter changes the answer"
+
+
+def test_an_export_without_an_adapter_has_no_lora_matrices(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "plain",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(tmp_path / "model.onnx"))
+    with pytest.raises(ValueError, match=r"has no LoRA matrices: build it with build_onnx\(\.\.\., adapter_dir=ADAPTER\)"):
+        export.write_onnx_adapter(tmp_path, tmp_path / "x.onnx_adapter")
+    with pytest.raises(ValueError, match="has no LoRA matrices"):
+        export.make_adapters_switchable(tmp_path, tmp_path / "switchable")
+    assert not (tmp_path / "x.onnx_adapter").exists() and not (tmp_path / "switchable").exists()

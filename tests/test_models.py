@@ -72,6 +72,13 @@ def test_uncached_hub_id_fails_offline_with_a_hint() -> None:
         models.load_model("course-kit-tests/no-such-model")
 
 
+def test_local_folder_is_the_model_folder_or_a_clear_error(tiny_model_path: Path) -> None:
+    assert models.local_folder("course-tiny") == tiny_model_path
+    assert models.local_folder(str(tiny_model_path)) == tiny_model_path
+    with pytest.raises(OSError, match="'course-kit-tests/no-such-model' has no local copy .*HF_HUB_OFFLINE=1"):
+        models.local_folder("course-kit-tests/no-such-model")
+
+
 def test_course_tiny_is_a_small_llama_with_chat_template(tiny_model_path: Path, tiny_model_and_tokenizer) -> None:
     model, tokenizer = tiny_model_and_tokenizer
     files = {path.name for path in tiny_model_path.iterdir()}
