@@ -51,6 +51,10 @@ def test_parameters_cell_holds_only_commented_plain_assignments(path: Path) -> N
     assert all("#" in line for line in text.splitlines() if line.strip()), "comment every parameter"
     names = {t.id for s in ast.parse(text).body for t in s.targets}
     assert {"profile", "out_dir"} <= names
+    # papermill reads every one of them (`papermill --help-notebook` lists them for an instructor).
+    import papermill
+
+    assert set(papermill.inspect_notebook(str(path))) == names, "papermill could not parse every parameter line"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

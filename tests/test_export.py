@@ -52,6 +52,7 @@ def _random_adapter(base_path: Path, folder: Path, rank: int, seed: int) -> obje
     return model
 
 
+@pytest.mark.slow
 def test_adapters_of_different_ranks_switch_on_one_onnx_model(tiny_model_path: Path, tmp_path: Path) -> None:
     """Builder export with the adapter kept apart -> switchable graph + adapter files -> og.Adapters.
 
@@ -64,8 +65,10 @@ def test_adapters_of_different_ranks_switch_on_one_onnx_model(tiny_model_path: P
     tokenizer = models.load_tokenizer(str(tiny_model_path))
     peft_models = {"r8": _random_adapter(tiny_model_path, tmp_path / "r8", 8, 0),
                    "r2": _random_adapter(tiny_model_path, tmp_path / "r2", 2, 1)}
-    apart = {name: export.build_onnx(tiny_model_path, tmp_path / f"onnx-{name}", "fp32", adapter_dir=tmp_path / name)
-             for name in peft_models}
+    apart = export.build_onnx_parallel({  # two builds at once, each with its adapter kept apart
+        name: dict(model_dir=tiny_model_path, output_dir=tmp_path / f"onnx-{name}", precision="fp32", adapter_dir=tmp_path / name)
+        for name in peft_models})
+    assert sorted(apart) == ["r2", "r8"] and all((folder / "model.onnx").exists() for folder in apart.values())
     switchable = export.load_onnx(export.make_adapters_switchable(apart["r8"], tmp_path / "switchable"))
     files = {name: export.write_onnx_adapter(folder, tmp_path / f"{name}.onnx_adapter") for name, folder in apart.items()}
     adapters = export.load_adapters(switchable, files)
