@@ -136,6 +136,8 @@ def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, 
             kernel_name="python3",
             progress_bar=progress,
             log_output=False,
+            # Every cell has run by then; a graceful shutdown waits about 3 s for torch's interpreter to exit.
+            shutdown_kernel="immediate",
         )
     except Exception as error:  # report the failing cell and carry on with the other notebooks
         if partial.exists():
