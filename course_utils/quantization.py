@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from course_utils.memory import block_linear_layers
+
 QUANT_TYPES = ("nf4", "fp4", "int8")
 
 
@@ -72,11 +74,8 @@ def bitsandbytes_usable() -> tuple[bool, str]:
 
 def linear_weight_bytes(model: nn.Module) -> int:
     """Bytes held by the linear layers' weights inside the blocks, quantization constants included."""
-    output_layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     total = 0
-    for module in model.modules():
-        if not isinstance(module, nn.Linear) or module is output_layer:
-            continue
+    for module in block_linear_layers(model):
         weight = module.weight
         total += weight.numel() * weight.element_size()
         state = getattr(weight, "quant_state", None)

@@ -98,3 +98,8 @@ def test_lora_on_the_gpu_profiles_model_shape_trains_under_two_percent() -> None
     total = sum(p.numel() for p in skeleton.parameters())
     assert 130e6 < total < 140e6
     assert 1.0 < 100 * memory.lora_parameter_count(skeleton, 8) / total < 2.0
+    # QLoRA quantizes the blocks' linear layers (q, o: 576 x 576; k, v: 576 x 192; gate, up, down: 576 x 1536),
+    # not the embedding table that the output head shares, nor the norms.
+    per_block = 2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536
+    assert memory.quantizable_parameter_count(skeleton) == 30 * per_block
+    assert total == 30 * per_block + 49152 * 576 + (2 * 30 + 1) * 576
