@@ -63,7 +63,7 @@ def make_peft_config(
     method: str,
     model: Any,
     lora_r: int = 8,
-    lora_alpha: int = 16,
+    lora_alpha: float = 16,
     lora_dropout: float = 0.0,
     target_modules: Sequence[str] | str | None = None,
 ) -> Any:

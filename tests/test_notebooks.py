@@ -85,13 +85,15 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["merge_max_abs_diff"] <= 1e-4
     assert metrics["base_max_abs_diff"] >= 1.0
     assert metrics["merged_accuracy"] == metrics["lora_accuracy"]
-    # Rank sweep: adapter size grows in proportion to rank; accuracy rises with a smaller gain from 4 to 16.
+    # Rank sweep: r / 4, r and 4 r, the middle one being section 2's adapter. Adapter size grows in proportion to
+    # rank; accuracy rises with a smaller gain from 8 to 32 than from 2 to 8 (measured 51 % -> 59.5 % -> 64.5 %).
     sweep = {row["r"]: row for row in metrics["rank_sweep"]}
-    assert sorted(sweep) == [1, 4, 16]
-    assert sweep[1]["adapter_mb"] < sweep[4]["adapter_mb"] < sweep[16]["adapter_mb"]
-    assert sweep[16]["trainable_params"] == 16 * sweep[1]["trainable_params"]
-    assert sweep[1]["accuracy"] < sweep[4]["accuracy"] < sweep[16]["accuracy"]
-    assert sweep[16]["accuracy"] - sweep[4]["accuracy"] < sweep[4]["accuracy"] - sweep[1]["accuracy"]
+    assert list(sweep) == [2, 8, 32]
+    assert sweep[8]["accuracy"] == metrics["lora_accuracy"] and sweep[8]["adapter_mb"] == metrics["adapter_mb"]
+    assert sweep[2]["adapter_mb"] < sweep[8]["adapter_mb"] < sweep[32]["adapter_mb"]
+    assert sweep[32]["trainable_params"] == 16 * sweep[2]["trainable_params"]
+    assert sweep[2]["accuracy"] < sweep[8]["accuracy"] < sweep[32]["accuracy"]
+    assert sweep[32]["accuracy"] - sweep[8]["accuracy"] < sweep[8]["accuracy"] - sweep[2]["accuracy"]
     # Each adapter is best at its own task on one shared base.
     assert metrics["multi_adapter_ok"] is True
     assert metrics["multi_adapter"]["qa"]["qa similarity"] > metrics["multi_adapter"]["tone"]["qa similarity"]
