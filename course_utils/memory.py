@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from course_utils.models import block_linear_layers
+
 MB = 2**20
 
 
@@ -239,20 +241,14 @@ def saved_activations_mb(model: Any, batch: dict[str, torch.Tensor]) -> float:
     return sum(storages.values()) / MB
 
 
-def block_linear_layers(model: Any) -> list[torch.nn.Linear]:
-    """The linear layers inside the blocks: every nn.Linear except the output head."""
-    output_layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    return [module for module in model.modules() if isinstance(module, torch.nn.Linear) and module is not output_layer]
-
-
 def lora_parameter_count(model: Any, rank: int) -> int:
     """Weights LoRA of rank `rank` adds on every linear layer in the blocks: rank x (inputs + outputs) each."""
-    return sum(rank * (module.in_features + module.out_features) for module in block_linear_layers(model))
+    return sum(rank * (module.in_features + module.out_features) for module in block_linear_layers(model).values())
 
 
 def quantizable_parameter_count(model: Any) -> int:
     """Weights of the linear layers in the blocks: what QLoRA stores in 4 bits (the `quantized_params` estimate)."""
-    return sum(module.weight.numel() for module in block_linear_layers(model))
+    return sum(module.weight.numel() for module in block_linear_layers(model).values())
 
 
 def model_from_config(config: Any) -> Any:

@@ -261,15 +261,19 @@ def default_device() -> str:
     return "cpu"
 
 
-def find_lora_target_modules(model: nn.Module) -> list[str]:
-    """Names (last part) of the linear layers inside the transformer blocks: what LoRA can adapt."""
+def block_linear_layers(model: nn.Module) -> dict[str, nn.Linear]:
+    """The linear layers inside the transformer blocks, by full name: every nn.Linear except the output head."""
     output_layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    names = {
-        name.rsplit(".", 1)[-1]
+    return {
+        name: module
         for name, module in model.named_modules()
         if isinstance(module, nn.Linear) and module is not output_layer
     }
-    return sorted(names)
+
+
+def find_lora_target_modules(model: nn.Module) -> list[str]:
+    """Names (last part) of the linear layers inside the transformer blocks: what LoRA can adapt."""
+    return sorted({name.rsplit(".", 1)[-1] for name in block_linear_layers(model)})
 
 
 def count_parameters(model: nn.Module) -> dict[str, float]:

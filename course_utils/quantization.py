@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.memory import block_linear_layers
+from course_utils.models import block_linear_layers
 
 QUANT_TYPES = ("nf4", "fp4", "int8")
 
@@ -75,7 +75,7 @@ def bitsandbytes_usable() -> tuple[bool, str]:
 def linear_weight_bytes(model: nn.Module) -> int:
     """Bytes held by the linear layers' weights inside the blocks, quantization constants included."""
     total = 0
-    for module in block_linear_layers(model):
+    for module in block_linear_layers(model).values():
         weight = module.weight
         total += weight.numel() * weight.element_size()
         state = getattr(weight, "quant_state", None)
