@@ -135,7 +135,7 @@ def main() -> None:
     parts = {row["method"]: row.pop("estimate_parts") for row in rows}
     name = f"training_{args.device}" + ("_return_freed" if args.return_freed_memory else "")
     report(name, rows, {"estimate_parts_mb": parts, "shape": "SmolLM2-135M (random init)", "batch_size": args.batch_size,
-                                              "seq_len": args.seq_len, "steps": args.steps,
+                        "seq_len": args.seq_len, "steps": args.steps,
                         "malloc_env": RETURN_FREED if args.return_freed_memory else {}})
 
 
