@@ -2,11 +2,16 @@
 
 A row with a missing field fails as ``data/tone/train.jsonl:17: missing field "tone"``,
 so a learner who brings their own file knows exactly which line to fix.
+
+Labels are the learner's own: any case, any script, several words, digits or punctuation.
+Two labels that differ only in case or spacing ("Joy" and "joy") cannot be told apart in
+an answer, so such a file is refused with the lines of both spellings.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,6 +45,11 @@ def _json_array_items(text: str, path: Path) -> list[tuple[int, Any]]:
 
 def read_records(path: str | Path, required_fields: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Rows of a .jsonl file (one object per line) or a .json file holding an array of objects."""
+    return [row for _, row in _numbered_records(path, required_fields)]
+
+
+def _numbered_records(path: str | Path, required_fields: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
+    """(line, row) pairs of a data file, every row checked for `required_fields`."""
     resolved = resolve_course_path(path)
     if not resolved.is_file():
         raise DataError(f"{path}: no such data file")
@@ -64,15 +74,29 @@ def read_records(path: str | Path, required_fields: Sequence[str] = ()) -> list[
                 raise DataError(f'{path}:{number}: missing field "{field}" (each row needs {", ".join(required_fields)})')
             if not isinstance(row[field], str) or not row[field].strip():
                 raise DataError(f'{path}:{number}: field "{field}" must be a non-empty string')
-        rows.append(row)
+        rows.append((number, row))
     if not rows:
         raise DataError(f"{path}: holds no rows")
     return rows
 
 
+def label_key(label: str) -> str:
+    """How labels and answers are compared: Unicode-normalised (NFKC), case-folded, runs of spaces as one."""
+    return " ".join(unicodedata.normalize("NFKC", label).casefold().split())
+
+
 def load_tone(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
-    """Tone rows ({"phrase", "tone"}), optionally only the first `limit`."""
-    rows = read_records(path, TONE_FIELDS)
+    """Tone rows ({"phrase", "tone"}), optionally only the first `limit`; labels must be distinguishable."""
+    numbered = _numbered_records(path, TONE_FIELDS)
+    first_seen: dict[str, tuple[str, int]] = {}
+    for number, row in numbered:
+        label, line = first_seen.setdefault(label_key(row["tone"]), (row["tone"], number))
+        if label != row["tone"]:
+            raise DataError(
+                f'{path}:{number}: label "{row["tone"]}" is label "{label}" (line {line}) written differently; '
+                "labels are matched ignoring case and spacing, so write each label one way"
+            )
+    rows = [row for _, row in numbered]
     return rows[:limit] if limit else rows
 
 
@@ -83,14 +107,38 @@ def load_qa(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
 
 
 def label_set(rows: Sequence[dict[str, str]], field: str = "tone") -> list[str]:
-    """The distinct labels in `rows`, sorted so every lesson lists them in the same order."""
-    return sorted({row[field] for row in rows})
+    """The distinct labels in `rows`, as written, sorted (ignoring case) so every lesson lists them in the same order."""
+    return check_distinct_labels(sorted({row[field] for row in rows}, key=lambda label: (label_key(label), label)))
+
+
+def parse_label_list(text: str) -> list[str]:
+    """A label set given as text ("Joy, Very sad, Rõõm"), split on commas, as written; at least two, distinguishable."""
+    labels = [name.strip() for name in text.split(",") if name.strip()]
+    if len(labels) < 2:
+        raise DataError(f"labels must name at least two comma-separated labels (got {text!r})")
+    return check_distinct_labels(labels, "the labels parameter")
+
+
+def check_distinct_labels(labels: Sequence[str], source: str = "the data") -> list[str]:
+    """`labels` as a list; DataError when two are the same once case and spacing are ignored."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        other = seen.setdefault(label_key(label), label)
+        if other != label or labels.count(label) > 1:
+            raise DataError(f'{source}: labels "{other}" and "{label}" are the same once case and spacing are ignored')
+    return list(labels)
 
 
 def tone_instruction(phrase: str, labels: Sequence[str]) -> str:
-    """The user message of a tone example: the task, the allowed answers, then the phrase."""
-    choices = ", ".join(labels[:-1]) + f" or {labels[-1]}" if len(labels) > 1 else labels[0]
-    return f"What is the tone of this phrase? Answer with one word: {choices}.\nPhrase: {phrase}"
+    """The user message of a tone example: the task, the allowed answers, then the phrase.
+
+    Labels of one word are listed as they are; when a label has several words, every label is quoted.
+    """
+    one_word = all(len(label.split()) == 1 for label in labels)
+    shown = list(labels) if one_word else [f'"{label}"' for label in labels]
+    choices = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
+    task = "Answer with one word" if one_word else "Answer with one of these labels"
+    return f"What is the tone of this phrase? {task}: {choices}.\nPhrase: {phrase}"
 
 
 def tone_messages(row: dict[str, str], labels: Sequence[str]) -> dict[str, list[dict[str, str]]]:

@@ -1,8 +1,9 @@
 """Scoring models: generated answers, accuracy, invalid-answer rate, label ranking, and lesson 06's harness.
 
 Accuracy is measured the way a user meets the model: greedy generation from the chat
-prompt, and the first word of the answer compared with the label. An answer that is
-not one of the labels counts as wrong and is also reported as the invalid rate.
+prompt, and the start of the answer compared with the labels (`parse_label`). An answer
+that does not start with one of the labels counts as wrong and is also reported as the
+invalid rate.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from course_utils.data import tone_instruction
+from course_utils.data import label_key, tone_instruction
 
 
 def chat_prompts(tokenizer: Any, user_messages: Sequence[str]) -> list[str]:
@@ -48,9 +49,20 @@ def generate_answers(
 
 
 def parse_label(answer: str, labels: Sequence[str]) -> str | None:
-    """The label an answer gives (its first word, case and punctuation ignored), or None if it gives none."""
-    words = re.findall(r"[a-z]+", answer.lower())
-    return words[0] if words and words[0] in labels else None
+    """The label the answer starts with, as written in `labels`, or None when it starts with none (invalid).
+
+    Compared as `data.label_key` writes both (case, Unicode form and spacing ignored), after any leading
+    spaces or punctuation; the label must end where a word ends ("joy." gives joy, "joyful" gives nothing),
+    and the longest label that matches wins ("very sad" before "very").
+    """
+    text = label_key(answer)
+    starts = (text, re.sub(r"^[\W_]+", "", text))  # as given, then without leading punctuation ("**Joy**")
+    for label in sorted(labels, key=lambda name: len(label_key(name)), reverse=True):
+        key = label_key(label)
+        for start in starts:
+            if key and start.startswith(key) and (len(start) == len(key) or not start[len(key)].isalnum()):
+                return label
+    return None
 
 
 def tone_accuracy(

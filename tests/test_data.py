@@ -107,3 +107,33 @@ def test_conversation_text_and_padded_batch(tiny_model_and_tokenizer) -> None:
     assert text.startswith("<|im_start|>user\nWhat is the tone") and text.endswith(f"{rows[0]['tone']}<|im_end|>\n")
     batch = data.padded_batch(tokenizer, rows, SHIPPED_LABELS, length=128)
     assert tuple(batch["input_ids"].shape) == (3, 128) and 0 < int(batch["attention_mask"].sum()) < 3 * 128
+
+
+def test_own_labels_are_kept_as_written_and_sorted_ignoring_case(tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    rows = [{"phrase": "p", "tone": tone} for tone in ("Sad", "rõõm", "Very sad", "Joy", "Sad", "5 stars")]
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    assert data.label_set(data.load_tone(path)) == ["5 stars", "Joy", "rõõm", "Sad", "Very sad"]
+
+
+@pytest.mark.parametrize(("first", "second"), [("Joy", "joy"), ("very sad", "Very  sad"), ("RÕÕM", "rõõm")])
+def test_labels_that_differ_only_in_case_or_spacing_are_refused_with_both_lines(tmp_path: Path, first, second) -> None:
+    path = tmp_path / "mine.jsonl"
+    lines = [{"phrase": "a", "tone": first}, {"phrase": "b", "tone": "other"}, {"phrase": "c", "tone": second}]
+    path.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in lines) + "\n", encoding="utf-8")
+    with pytest.raises(data.DataError, match=rf'{path}:3: label "{second}" is label "{first}" \(line 1\) written differently'):
+        data.load_tone(path)
+
+
+def test_a_label_list_parameter_is_split_and_checked() -> None:
+    assert data.parse_label_list("Joy, Very sad ,rõõm") == ["Joy", "Very sad", "rõõm"]
+    with pytest.raises(data.DataError, match='labels "Joy" and "joy" are the same once case and spacing are ignored'):
+        data.parse_label_list("Joy,joy,Sad")
+    with pytest.raises(data.DataError, match="at least two"):
+        data.parse_label_list("Joy")
+
+
+def test_the_instruction_quotes_labels_only_when_one_has_several_words() -> None:
+    assert "Answer with one word: fear, joy or sadness.\n" in data.tone_instruction("p", ["fear", "joy", "sadness"])
+    assert 'Answer with one of these labels: "Very sad", "Joy" or "Rõõm".\n' in data.tone_instruction(
+        "p", ["Very sad", "Joy", "Rõõm"])

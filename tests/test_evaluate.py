@@ -17,6 +17,46 @@ def test_parse_label_reads_the_first_word(answer: str, expected: str | None) -> 
     assert evaluate.parse_label(answer, LABELS) == expected
 
 
+# A learner's own labels: capitalised (the Olive example's Sad/Joy/Fear/Surprise), accented (Hungarian, Estonian),
+# several words, digits, hyphens, and labels that share a prefix. Each answer maps to the label as written.
+OWN_LABEL_CASES = [
+    (["Fear", "Joy", "Sad", "Surprise"], [("Sad", "Sad"), ("joy", "Joy"), ("FEAR!", "Fear"), ("Surprised", None),
+                                          ("**Joy**", "Joy"), ("Sadly", None)]),
+    (["szomorú", "öröm", "rõõm", "félelem"], [("Szomorú.", "szomorú"), ("ÖRÖM", "öröm"), ("rõõm", "rõõm"),
+                                              ("Rõõm", "rõõm"),  # the same letters, decomposed
+                                              ("szomoru", None)]),  # a missing accent is another word
+    (["very negative", "negative", "positive", "very positive"], [("Very  negative", "very negative"),
+                                                                  ("negative", "negative"), ("very", None),
+                                                                  ("very positive, clearly", "very positive")]),
+    (["1 star", "5 stars", "5 stars plus"], [("5 stars", "5 stars"), ("5 Stars Plus!", "5 stars plus"),
+                                             ("5 starsplus", None), ("1 star", "1 star")]),
+    (["well-known", "well"], [("Well-known", "well-known"), ("well, well", "well"), ("Well known", "well")]),
+]
+
+
+@pytest.mark.parametrize(("labels", "cases"), OWN_LABEL_CASES, ids=["capitalised", "accented", "multi-word",
+                                                                     "digits", "hyphen-prefix"])
+def test_parse_label_matches_any_label_set_and_reports_it_as_written(labels, cases) -> None:
+    for answer, expected in cases:
+        assert evaluate.parse_label(answer, labels) == expected, (answer, labels)
+
+
+def test_parse_label_prefers_the_longest_label_whatever_the_order() -> None:
+    for labels in (["very", "very sad"], ["very sad", "very"]):
+        assert evaluate.parse_label("Very sad indeed", labels) == "very sad"
+        assert evaluate.parse_label("very, very", labels) == "very"
+
+
+def test_classification_report_keeps_labels_as_written() -> None:
+    labels = ["Félelem", "Rõõm", "Very sad"]
+    rows = [{"phrase": "x", "tone": label} for label in labels]
+    predictions = [evaluate.parse_label(answer, labels) for answer in ("félelem", "Rõõm!", "nothing")]
+    report = evaluate.classification_report(predictions, rows, labels)
+    assert report["accuracy"] == pytest.approx(2 / 3)
+    assert list(report["recall"]) == labels and report["recall"]["Rõõm"] == 1.0
+    assert report["confusion"][2] == [0, 0, 0, 1]  # "Very sad" answered invalidly: the last column
+
+
 def test_tone_accuracy_counts_correct_and_invalid_answers(tiny_model_and_tokenizer) -> None:
     model, tokenizer = tiny_model_and_tokenizer
     rows = data.load_tone("data/tone/test.jsonl", limit=24)
