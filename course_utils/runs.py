@@ -1,7 +1,9 @@
 """Where a lesson's results go (runs/<profile>/<notebook>/) and atomic writes of them.
 
 Every artifact is written to a temporary file in the same folder and then renamed,
-so a run that fails half-way never leaves a truncated metrics.json behind.
+so a run that fails half-way never leaves a truncated metrics.json behind. Results get the
+permissions a plain write would give them (the umask's), not the private ones of a temporary
+file, so a lab folder shared with a class stays readable.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ def run_dir(params: Params, notebook: str) -> Path:
     return base / notebook
 
 
+def _usual_mode(requested: int) -> int:
+    """`requested` (0o666 for a file, 0o777 for a folder) less the process's umask, as open() and mkdir() apply it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return requested & ~umask
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write `text` to `path` through a temporary file and a rename; the old file survives a failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +40,7 @@ def atomic_write_text(path: Path, text: str) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
+        os.chmod(temporary, _usual_mode(0o666))  # mkstemp creates it readable by its owner only
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -45,6 +55,7 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
+        os.chmod(staging, _usual_mode(0o777))  # mkdtemp creates it for its owner only
         yield staging
         if path.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))

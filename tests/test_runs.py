@@ -45,3 +45,20 @@ def test_atomic_write_survives_an_interrupted_write(tmp_path, monkeypatch) -> No
         runs.atomic_write_text(target, "half")
     assert target.read_text() == "good"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_results_get_the_usual_permissions_not_the_temporary_files(tmp_path) -> None:
+    """A lab folder shared with a class: metrics.json and saved folders are as readable as a plain write makes them."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        params = config.resolve_params("ci", out_dir=str(tmp_path))
+        path = runs.write_metrics({"accuracy": 0.5}, params, "01_intro")
+        with runs.atomic_directory(tmp_path / "adapter") as staging:
+            (staging / "weights.bin").write_bytes(b"0")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "adapter").stat().st_mode) == 0o755
