@@ -32,16 +32,45 @@ def supported_architectures() -> list[str]:
     return sorted(set(re.findall(r'config\.architectures\[0\] == "(\w+)"', source)))
 
 
+# Architectures whose export the builder switches to a long-RoPE graph when the two context lengths differ.
+LONG_ROPE_ARCHITECTURES = ("Phi3ForCausalLM", "Phi3SmallForCausalLM", "PhiMoEForCausalLM")
+
+
 def check_exportable(model_dir: Path) -> str:
-    """The model's architecture, or a ValueError naming the ones the builder supports."""
-    config = json.loads((Path(model_dir) / "config.json").read_text())
+    """The model's architecture, or a ValueError saying in one sentence what the builder cannot export."""
+    config_file = Path(model_dir) / "config.json"
+    config = json.loads(config_file.read_text())
     architecture = (config.get("architectures") or ["(none given)"])[0]
     supported = supported_architectures()
     if architecture not in supported:
         raise ValueError(
             f"the onnxruntime-genai builder cannot export {architecture}; it supports: {', '.join(supported)}"
         )
+    if architecture in LONG_ROPE_ARCHITECTURES:
+        _check_long_rope(config_file)
     return architecture
+
+
+def _check_long_rope(config_file: Path) -> None:
+    """Refuse a Phi-3 config the builder would send down its long-RoPE path without the long-RoPE factors.
+
+    The builder compares the two context lengths as transformers reads them (with the class defaults
+    filled in), so the config is read the same way.
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(config_file.parent), trust_remote_code=False)
+    longest = getattr(config, "max_position_embeddings", None)
+    original = getattr(config, "original_max_position_embeddings", longest)
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    has_factors = rope.get("rope_type", rope.get("type")) == "longrope" and {"short_factor", "long_factor"} <= set(rope)
+    if longest != original and not has_factors:
+        raise ValueError(
+            f"{config_file}: max_position_embeddings ({longest}) differs from original_max_position_embeddings "
+            f"({original}), so the onnxruntime-genai builder would export a long-RoPE model, which needs "
+            f'rope_scaling of type "longrope" with short_factor and long_factor; set max_position_embeddings to '
+            f"{original}, or add those factors"
+        )
 
 
 def merge_adapter(base_model: Any, adapter_dir: Path, tokenizer: Any, output_dir: Path) -> Path:

@@ -22,6 +22,34 @@ def test_unsupported_architecture_names_the_supported_ones(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists()
 
 
+def _phi3_folder(folder: Path, **settings: object) -> Path:
+    """A Phi-3 config.json of course-tiny's size (the check reads the config only: no weights needed)."""
+    from transformers import Phi3Config
+
+    Phi3Config(vocab_size=1024, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=4, pad_token_id=0, architectures=["Phi3ForCausalLM"], **settings).save_pretrained(folder)
+    return folder
+
+
+def test_a_phi3_config_the_builder_would_send_down_its_long_rope_path_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    """Issue: max_position_embeddings != original_max_position_embeddings made the builder fail with KeyError 'multi_cache'."""
+    folder = _phi3_folder(tmp_path / "phi3", max_position_embeddings=256, original_max_position_embeddings=128)
+    with pytest.raises(ValueError) as caught:
+        export.build_onnx(folder, tmp_path / "out", "int4")
+    message = str(caught.value)
+    assert message.startswith(f"{folder / 'config.json'}: max_position_embeddings (256) differs from "
+                              "original_max_position_embeddings (128)")
+    assert "longrope" in message and "\n" not in message and "Traceback" not in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_phi3_configs_the_builder_can_export_pass_the_check(tmp_path: Path) -> None:
+    same = _phi3_folder(tmp_path / "same", max_position_embeddings=128, original_max_position_embeddings=128)
+    long_rope = _phi3_folder(tmp_path / "long", max_position_embeddings=256, original_max_position_embeddings=128,
+                             rope_scaling={"type": "longrope", "short_factor": [1.0] * 8, "long_factor": [2.0] * 8})
+    assert export.check_exportable(same) == export.check_exportable(long_rope) == "Phi3ForCausalLM"
+
+
 def test_unknown_precision_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"precision must be one of fp32, fp16, int4 \(got 'int3'\)"):
         export.build_onnx(tmp_path, tmp_path / "out", "int3")
