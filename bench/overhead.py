@@ -55,7 +55,7 @@ def main() -> None:
             args=SFTConfig(output_dir=str(work), max_steps=args.steps, per_device_train_batch_size=params.batch_size,
                            learning_rate=params.peft_learning_rate, lr_scheduler_type="cosine",
                            warmup_steps=max(1, args.steps // 10), logging_steps=max(1, args.steps // 20),
-                           max_length=params.max_length, completion_only_loss=True, gradient_checkpointing=False,
+                           max_length=params.max_length, completion_only_loss=True, activation_checkpointing=False,
                            save_strategy="no", report_to=[], seed=0, data_seed=0, use_cpu=True,
                            include_num_input_tokens_seen="non_padding", disable_tqdm=True,
                            logging_strategy="no"),

@@ -110,7 +110,7 @@ def sft_config(params: Params, output_dir: Path, max_steps: int, learning_rate: 
         logging_steps=max(1, max_steps // 20),
         max_length=params.max_length,
         completion_only_loss=True,
-        gradient_checkpointing=False,  # trl turns it on by default; lessons 04 and 07 measure what it saves
+        activation_checkpointing=False,  # trl turns it on by default; lessons 04 and 07 measure what it saves
         save_strategy="no",
         report_to=[],
         seed=params.seed,

@@ -69,6 +69,14 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     # Gradients + optimizer states: full needs about 11x LoRA's (printed); at least 5x.
     assert metrics["gradient_and_optimizer_ratio"] >= 5
     assert all(m["tokens_per_second"] > 0 and m["peak_memory_mb"] > 0 for m in methods.values())
+    # Section 3 writes one LoRA run out with LoraConfig, SFTConfig and SFTTrainer; "train.fine_tune does exactly what
+    # the cells above did": the same loss curve, number for number (exact equality: same seed, same CPU kernels).
+    assert metrics["wrapper_matches_written_out"] is True
+    assert len(metrics["written_out_losses"]) == 20 and metrics["written_out_losses"][-1] < metrics["written_out_losses"][0]
+    settings = metrics["course_settings"]  # the settings table: what the course chooses over trl's defaults
+    assert settings["lr_scheduler_type"] == "cosine" and settings["warmup_steps"] == 10 and settings["max_length"] == 128
+    assert settings["completion_only_loss"] is True and settings["activation_checkpointing"] is False
+    assert settings["use_cpu"] is True and settings["bf16"] is False  # fp32 on this CPU, as the precision note says
     assert images_in(executed) >= 3  # bars, loss curves, memory breakdown
 
 
