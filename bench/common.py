@@ -62,24 +62,7 @@ def report(name: str, rows: Sequence[dict[str, Any]], extra: dict[str, Any] | No
 
 
 def smollm2_135m_folder(cache: Path | None = None) -> Path:
-    """A random-init Llama with SmolLM2-135M's shape and course-tiny's tokenizer, built locally once (no download)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
+    """A random-init Llama with SmolLM2-135M's shape and course-tiny's tokenizer (`models.build_smollm2_shape`)."""
     from course_utils import models
 
-    folder = cache or ROOT / ".cache" / "models" / "smollm2-135m-shape"
-    if (folder / "config.json").exists():
-        return folder
-    tokenizer = models.load_tokenizer("course-tiny")
-    config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                         num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=2048,
-                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    torch.manual_seed(0)
-    from course_utils.runs import atomic_directory
-
-    with atomic_directory(folder) as staging:
-        LlamaForCausalLM(config).save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-    return folder
+    return models.build_smollm2_shape(cache)

@@ -24,6 +24,7 @@ def main() -> None:
     import torch
 
     from course_utils import export, models
+    from course_utils.memory import MB
 
     folder = smollm2_135m_folder() if args.model == "135m" else Path(models.resolve_model_path(args.model))
     tokenizer = models.load_tokenizer(str(folder))
@@ -46,12 +47,12 @@ def main() -> None:
 
     rows = [{"runtime": "torch_fp32", "tokens_per_s": export.torch_decode_speed(torch_model, ids, args.new_tokens),
              "first_token_ms": 1000 * min(torch_first_token() for _ in range(3)),
-             "size_mb": sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 2**20}]
+             "size_mb": sum(f.stat().st_size for f in folder.glob("*.safetensors")) / MB}]
     for precision, path in onnx.items():
         model = export.load_onnx(path)
         rows.append({"runtime": f"ort_{precision}", "tokens_per_s": export.onnx_decode_speed(model, ids, args.new_tokens),
                      "first_token_ms": 1000 * min(onnx_first_token(model) for _ in range(3)),
-                     "size_mb": sum(f.stat().st_size for f in path.glob("model.onnx*")) / 2**20})
+                     "size_mb": sum(f.stat().st_size for f in path.glob("model.onnx*")) / MB})
     base = rows[0]["tokens_per_s"]
     for row in rows:
         row["speedup_vs_torch"] = row["tokens_per_s"] / base

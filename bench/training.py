@@ -84,8 +84,8 @@ def measure(method: str, steps: int, batch_size: int, seq_len: int, device: str)
     params = config.resolve_params("cpu", batch_size=batch_size, max_length=seq_len)
     peft_config = None if method == "full" else train.make_peft_config("lora", model, lora_r=8, lora_alpha=16)
     callback = StepMemory(step=1, device=device)
-    result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, data.label_set(rows)), "full" if method == "full" else "lora",
-                             params, Path("runs/bench/trainer"), peft_config, max_steps=steps, callbacks=[callback],
+    result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, data.label_set(rows)), params,
+                             Path("runs/bench/trainer"), peft_config, max_steps=steps, callbacks=[callback],
                              pad_to_multiple_of=seq_len, disable_tqdm=True, logging_strategy="no")
     estimate = memory.estimate_training_memory(model.config, total_params, result.trainable_params, batch_size, seq_len,
                                                weight_bytes=2 if on_gpu and method != "qlora" else 4, activation_bytes=2 if on_gpu else 4,

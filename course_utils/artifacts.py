@@ -52,8 +52,7 @@ def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: 
         "lora", model, lora_r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
         target_modules=params.target_modules)
     dataset = data.qa_dataset(rows) if labels is None else data.tone_dataset(rows, labels)
-    result = train.fine_tune(model, tokenizer, dataset, method if method == "full" else "lora",
-                             params, target.parent / "trainer", peft_config)
+    result = train.fine_tune(model, tokenizer, dataset, params, target.parent / "trainer", peft_config)
     train.save_weights(result.model, target)
     print(f"trained {target.name} now ({result.seconds:.1f} s): no matching one from an earlier lesson")
     return target

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from course_utils.data import label_key, tone_instruction
+from course_utils.memory import MB
 
 
 def chat_prompts(tokenizer: Any, user_messages: Sequence[str]) -> list[str]:
@@ -27,25 +28,30 @@ def chat_prompts(tokenizer: Any, user_messages: Sequence[str]) -> list[str]:
 
 
 @torch.no_grad()
+def greedy_tokens(
+    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 8, batch_size: int = 32
+) -> list[list[int]]:
+    """The new token ids of greedy answers to already-templated `prompts`, batched with left padding.
+
+    Each row runs to `max_new_tokens`: after an end-of-sequence token, generate pads it with the pad id.
+    The caller's tokenizer is not changed (the padding side is given per call).
+    """
+    rows: list[list[int]] = []
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
+                          padding_side="left", add_special_tokens=False).to(model.device)
+        output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                pad_token_id=tokenizer.pad_token_id)
+        rows += output[:, batch["input_ids"].shape[1] :].tolist()
+    return rows
+
+
 def generate_answers(
     model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 8, batch_size: int = 32
 ) -> list[str]:
-    """Greedy answers to already-templated `prompts`, batched with left padding; only the new text."""
-    tokenizer.padding_side = "left"
-    answers: list[str] = []
-    for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(
-            list(prompts[start : start + batch_size]), return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(model.device)
-        output = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        new_tokens = output[:, batch["input_ids"].shape[1] :]
-        answers += [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-    return answers
+    """Greedy answers to already-templated `prompts` (`greedy_tokens`), as text without special tokens."""
+    new_tokens = greedy_tokens(model, tokenizer, prompts, max_new_tokens, batch_size)
+    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
 def parse_label(answer: str, labels: Sequence[str]) -> str | None:
@@ -88,15 +94,13 @@ def ranked_tone_accuracy(
 ) -> float:
     """Accuracy when the model must pick a label: the one whose answer tokens it finds most likely."""
     prompts = chat_prompts(tokenizer, [tone_instruction(row["phrase"], labels) for row in rows])
-    tokenizer.padding_side = "right"
     scores = torch.zeros(len(rows), len(labels))
     for label_index, label in enumerate(labels):
         for start in range(0, len(rows), batch_size):
             chunk = prompts[start : start + batch_size]
             prompt_lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in chunk]
-            batch = tokenizer(
-                [p + label for p in chunk], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(model.device)
+            batch = tokenizer([p + label for p in chunk], return_tensors="pt", padding=True, padding_side="right",
+                              add_special_tokens=False).to(model.device)
             log_probs = torch.log_softmax(model(**batch).logits[:, :-1].float(), dim=-1)
             targets = batch["input_ids"][:, 1:]
             token_log_probs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
@@ -133,7 +137,7 @@ class Variant:
 
 def torch_variant(name: str, model: Any, tokenizer: Any) -> Variant:
     """A PyTorch model as a Variant (greedy answers through `generate`); size = its weights in memory, adapter included."""
-    size_mb = model.get_memory_footprint() / 2**20
+    size_mb = model.get_memory_footprint() / MB
     return Variant(name, lambda prompts, n: generate_answers(model, tokenizer, prompts, max_new_tokens=n), size_mb, model)
 
 
@@ -144,7 +148,7 @@ def onnx_variant(name: str, onnx_dir: Any, tokenizer: Any) -> Variant:
     from course_utils import export
 
     model = export.load_onnx(onnx_dir)
-    size = sum(f.stat().st_size for f in Path(onnx_dir).glob("model.onnx*")) / 2**20
+    size = sum(f.stat().st_size for f in Path(onnx_dir).glob("model.onnx*")) / MB
     return Variant(name, lambda prompts, n: export.onnx_answers(model, tokenizer, prompts, max_new_tokens=n), size)
 
 
@@ -162,10 +166,10 @@ def bootstrap_ci(correct: Sequence[bool], seed: int = 0, resamples: int = 2000, 
 @torch.no_grad()
 def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 32) -> float:
     """exp(mean negative log-likelihood per predicted token) of plain `texts`: lower means less surprised."""
-    tokenizer.padding_side = "right"
     total_loss, total_tokens = 0.0, 0
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt", padding=True).to(model.device)
+        batch = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt", padding=True,
+                          padding_side="right").to(model.device)
         labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
         logits = model(**batch).logits[:, :-1].float()
         targets = labels[:, 1:]

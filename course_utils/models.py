@@ -178,6 +178,32 @@ def build_course_tiny(recipe: TinyRecipe | None = None, cache_dir: Path | None =
     return target
 
 
+def build_smollm2_shape(cache_dir: Path | None = None) -> Path:
+    """A random-init Llama of SmolLM2-135M's shape with course-tiny's tokenizer, built locally once (no download).
+
+    It stands in for the gpu profile's model where no hub can be reached: the same layer shapes and
+    parameter count (135 M), so memory, speed and the code paths are real; its weights have learned nothing.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from course_utils.runs import atomic_directory
+
+    cache_dir = Path(cache_dir or os.environ.get("COURSE_CACHE") or course_root() / ".cache" / "models")
+    folder = cache_dir / "smollm2-135m-shape"
+    if (folder / "config.json").exists():
+        return folder
+    tokenizer = load_tokenizer(COURSE_TINY)
+    config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                         num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    with atomic_directory(folder) as staging:
+        LlamaForCausalLM(config).save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+    return folder
+
+
 def resolve_model_path(model_id: str) -> str:
     """The folder or hub id that from_pretrained should load for `model_id`."""
     if model_id == COURSE_TINY:

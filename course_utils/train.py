@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from course_utils.config import Params
-from course_utils.memory import PeakMemory
+from course_utils.memory import MB, PeakMemory
 from course_utils.models import count_parameters, find_lora_target_modules
 from course_utils.runs import atomic_directory
 
@@ -129,7 +129,6 @@ def fine_tune(
     model: Any,
     tokenizer: Any,
     train_dataset: Any,
-    method: str,
     params: Params,
     output_dir: Path,
     peft_config: Any = None,
@@ -139,15 +138,15 @@ def fine_tune(
     callbacks: list[Any] | None = None,
     **config_overrides: Any,
 ) -> TrainResult:
-    """Train `model` with SFTTrainer (wrapping it with `peft_config` if given); time and measure the run.
+    """Train `model` with SFTTrainer: full fine-tuning, or the adapter `peft_config` describes; time and measure it.
 
-    `config_overrides` go to SFTConfig (for example `eval_strategy="steps"` with an `eval_dataset`).
+    The learning rate is params.learning_rate for full fine-tuning and params.peft_learning_rate with a peft
+    config, unless `learning_rate` is given. `config_overrides` go to SFTConfig (for example
+    `eval_strategy="steps"` with an `eval_dataset`).
     """
     from trl import SFTTrainer
 
-    check_method(method)
-    if method != "full" and peft_config is None:
-        peft_config = make_peft_config(method, model)
+    method = "full" if peft_config is None else str(peft_config.peft_type.value).lower()  # "lora", "ia3"
     steps = max_steps or params.max_steps
     rate = learning_rate or (params.learning_rate if method == "full" else params.peft_learning_rate)
     args = sft_config(params, output_dir, steps, rate, **config_overrides)
@@ -184,17 +183,17 @@ def fine_tune(
 
 def folder_size_mb(path: Path) -> float:
     """Total size of the files in a folder, in MB."""
-    return sum(file.stat().st_size for file in Path(path).rglob("*") if file.is_file()) / 2**20
+    return sum(file.stat().st_size for file in Path(path).rglob("*") if file.is_file()) / MB
 
 
-def save_weights(model: Any, output_dir: Path) -> float:
-    """save_pretrained (safetensors) into `output_dir`; returns the size on disk in MB.
+def save_weights(model: Any, output_dir: Path) -> Path:
+    """save_pretrained (safetensors) into `output_dir`, atomically; returns the folder (`folder_size_mb` sizes it).
 
     A peft model saves only its adapter; a plain model saves every weight.
     """
     with atomic_directory(output_dir) as staging:
         model.save_pretrained(str(staging), safe_serialization=True)
-    return folder_size_mb(output_dir)
+    return Path(output_dir)
 
 
 def divergence(log_history: list[dict[str, float]], factor: float = 3.0) -> str | None:

@@ -17,6 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 
+OPT_IN_TIERS = ("cpu", "gpu_path")  # long tiers, not part of `make test`: they run when -m names them
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the opt-in tiers unless the -m expression names them (`pytest -m cpu`), whatever else it selects."""
+    chosen = config.getoption("markexpr") or ""
+    for item in items:
+        for tier in OPT_IN_TIERS:
+            if tier in item.keywords and tier not in chosen:
+                item.add_marker(pytest.mark.skip(reason=f"opt-in tier: run it with pytest -m {tier}"))
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any connection from the test process to a non-local address (notebook kernels use loopback)."""

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = ["01_intro", "02_full_vs_peft", "03_lora", "04_qlora", "05_export", "06_eval", "07_troubleshooting"]
+LESSONS = ["01_intro", "02_full_vs_peft", "03_lora", "04_qlora", "05_export", "06_eval", "07_troubleshooting",
+           "08_scale_out"]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -67,6 +68,23 @@ def test_lesson_follows_the_course_order(path: Path) -> None:
     assert "doctor.summary_line()" in code[0], "the first code cell is the environment check"
     assert f'write_metrics(metrics, params, "{path.stem}")' in code[-1], "the last cell writes metrics.json"
     assert "assert " in code[-1], "the last cell asserts what the lesson claims"
+
+
+# The first time a lesson teaches a library, the library's own call stands in a code cell (a course_utils helper may
+# repeat it later, never replace it). The lesson's own assertions check that the helper does the same.
+CALLS_SHOWN = {
+    "02_full_vs_peft": ["LoraConfig(", "IA3Config(", "SFTConfig(", "SFTTrainer(", "trainer.train()"],
+    "03_lora": ["class LoRALinear(torch.nn.Module)", "PeftModel.from_pretrained(", "merge_and_unload()"],
+    "04_qlora": ["BitsAndBytesConfig(", "prepare_model_for_kbit_training("],
+    "06_eval": ["f1_score(", "precision_recall_fscore_support(", "confusion_matrix(", "rng.integers("],
+}
+
+
+@pytest.mark.parametrize("stem", sorted(CALLS_SHOWN))
+def test_each_lesson_shows_the_library_calls_it_teaches_in_a_code_cell(stem: str) -> None:
+    code = "\n".join(source(c) for c in cells(ROOT / "notebooks" / f"{stem}.ipynb") if c["cell_type"] == "code")
+    missing = [call for call in CALLS_SHOWN[stem] if call not in code]
+    assert not missing, f"{stem} should show {missing} in a code cell before any helper repeats it"
 
 
 def test_no_lesson_installs_packages_logs_in_or_trusts_remote_code() -> None:

@@ -75,3 +75,24 @@ def test_ranked_accuracy_of_the_base_model_is_near_chance(tiny_model_and_tokeniz
     accuracy = evaluate.ranked_tone_accuracy(model, tokenizer, rows, LABELS)
     assert accuracy == pytest.approx(0.25, abs=0.1)  # chance for 4 balanced labels, +-0.1
     assert evaluate.ranked_tone_accuracy(model, tokenizer, rows, LABELS) == accuracy
+
+
+def test_scoring_helpers_leave_the_callers_tokenizer_as_it_was(tiny_model_and_tokenizer) -> None:
+    """A helper must not change its caller's objects: the padding side is given per call, never set."""
+    model, tokenizer = tiny_model_and_tokenizer
+    rows = data.load_tone("data/tone/test.jsonl", limit=4)
+    for side in ("right", "left"):
+        tokenizer.padding_side = side
+        evaluate.tone_accuracy(model, tokenizer, rows, LABELS)
+        evaluate.ranked_tone_accuracy(model, tokenizer, rows, LABELS)
+        evaluate.perplexity(model, tokenizer, [row["phrase"] for row in rows])
+        assert tokenizer.padding_side == side
+
+
+def test_greedy_tokens_are_the_answers_before_decoding(tiny_model_and_tokenizer) -> None:
+    model, tokenizer = tiny_model_and_tokenizer
+    prompts = evaluate.chat_prompts(tokenizer, ["Phrase: we won!", "Phrase: the bridge is swaying."])
+    rows = evaluate.greedy_tokens(model, tokenizer, prompts, max_new_tokens=5, batch_size=1)
+    assert [len(row) for row in rows] == [5, 5]
+    assert [tokenizer.decode(row, skip_special_tokens=True).strip() for row in rows] == evaluate.generate_answers(
+        model, tokenizer, prompts, max_new_tokens=5)

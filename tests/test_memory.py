@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from course_utils import memory
-
-MB = 2**20
+from course_utils.memory import MB
 
 
 def test_tensor_memory_counts_each_phase_peak_on_top_of_the_tensors_already_there() -> None:

@@ -74,7 +74,8 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["wrapper_matches_written_out"] is True
     assert len(metrics["written_out_losses"]) == 20 and metrics["written_out_losses"][-1] < metrics["written_out_losses"][0]
     settings = metrics["course_settings"]  # the settings table: what the course chooses over trl's defaults
-    assert settings["lr_scheduler_type"] == "cosine" and settings["warmup_steps"] == 10 and settings["max_length"] == 128
+    assert settings["lr_scheduler_type"] == "cosine" and settings["max_length"] == 128
+    assert settings["warmup_steps"] == max(1, metrics["params"]["max_steps"] // 10)  # 10 % of the steps
     assert settings["completion_only_loss"] is True and settings["activation_checkpointing"] is False
     assert settings["use_cpu"] is True and settings["bf16"] is False  # fp32 on this CPU, as the precision note says
     assert images_in(executed) >= 3  # bars, loss curves, memory breakdown
@@ -132,9 +133,14 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
     # NF4 beats FP4 "on every matrix here"; int8's error is about ten times smaller (at least 5x).
     assert metrics["nf4_error"] < metrics["fp4_error"] and metrics["nf4_beats_fp4_share"] == 1.0
     assert metrics["int8_error"] * 5 < metrics["nf4_error"]
-    # QLoRA "close to LoRA's accuracy, well above the base": measured 57.5 % vs 59.5 %; within 10 points, +30 over base.
-    assert abs(metrics["qlora_accuracy"] - metrics["lora_accuracy"]) <= 0.10
+    # QLoRA "learns the task, far above the base model" (+30 points at least; measured 56 % vs 0 %), and the paired
+    # 95 % interval of QLoRA - LoRA "rules out a loss of more than 10 points" (measured -3.5 points, interval
+    # [-7.5, +1]). Where the point falls is not asserted: it moves with the steps and the seed.
     assert metrics["qlora_accuracy"] >= metrics["base_accuracy"] + 0.30
+    assert metrics["qlora_minus_lora"] == pytest.approx(metrics["qlora_accuracy"] - metrics["lora_accuracy"])
+    low, high = metrics["qlora_minus_lora_ci"]
+    assert low <= metrics["qlora_minus_lora"] <= high and low > -0.10
+    assert metrics["qlora_step_time_ratio"] > 0  # printed, never asserted as faster or slower: a timing
     assert metrics["methods"]["qlora"]["trainable_params"] == metrics["methods"]["lora"]["trainable_params"]
     # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %; require under half),
     # and lesson 02's estimate is within 15 % of the measured activations (measured 9 %).
@@ -194,8 +200,13 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
     assert variants["onnx_int4"]["perplexity"] is None
     assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
     assert variants["onnx_int4"]["size_mb"] < variants["merged"]["size_mb"]
-    # The harness repeats exactly with the same seed.
+    # The harness repeats exactly with the same seed, and gives the LoRA model the numbers section 2 computes by hand
+    # with scikit-learn, numpy's bootstrap and the model's own loss (perplexity to 1e-4: batches are summed).
     assert metrics["rerun_identical"] is True
+    assert metrics["harness_matches_by_hand"] is True
+    by_hand = metrics["by_hand"]
+    assert by_hand["accuracy"] == variants["lora"]["accuracy"] and by_hand["macro_f1"] == variants["lora"]["macro_f1"]
+    assert by_hand["perplexity"] == pytest.approx(variants["lora"]["perplexity"], rel=1e-4)
     assert 0 < metrics["widest_ci"] < 0.3
     assert images_in(executed) >= 3  # confusion matrices, intervals, quality vs speed
 
@@ -246,23 +257,25 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     accumulation = metrics["accumulation"]
     assert accumulation["batch_size"] == 16 and accumulation["micro_batch"] * accumulation["steps"] == 16
     assert accumulation["max_abs_loss_diff"] <= 1e-5
-    # "about half the tensor memory" of a step (measured 51 %); at most 75 %. "Same order" of time: within 2x.
+    # "about half the tensor memory" of a step (measured 51 %); at most 75 %. Time per step is measured for both
+    # (the prose makes no claim about it: a second process on the machine slows the 2-thread run many times over).
     assert accumulation["memory_ratio"] <= 0.75
-    one, accumulated = accumulation["median_step_seconds"].values()
-    assert 0.5 <= accumulated / one <= 2.0
+    assert all(seconds > 0 for seconds in accumulation["median_step_seconds"].values())
     # The launcher trap, counted: asked for 2 CPU processes two ways, accelerate's launcher started 1, no WORLD_SIZE.
     assert len(metrics["launcher_trap"]) == 2
-    assert all(row["started"] == 1 and row["world_size_env"] == [None] for row in metrics["launcher_trap"].values())
+    assert all(row["started"] == 1 and row["WORLD_SIZE inside"] == [None] for row in metrics["launcher_trap"].values())
     # torchrun: a world size of 2 read inside both processes, MULTI_CPU over gloo, two different processes, each
-    # holding the full model wrapped in DDP.
+    # holding the full model wrapped in DDP, with one thread each.
     ddp = metrics["ddp"]
     full_parameters = sum(math.prod(shape) for shape in metrics["fsdp"]["full_shapes"].values())
-    assert ddp["world_sizes_inside"] == [2, 2] and ddp["distinct_pids"] == 2
-    assert ddp["distributed_types"] == ["MULTI_CPU"] * 2 and ddp["backends"] == ["gloo"] * 2
-    assert ddp["wrapped_as"] == ["DistributedDataParallel"] * 2 and ddp["parameters_held"] == [full_parameters] * 2
+    assert [rank["world_size"] for rank in ddp["inside"]] == [2, 2]
+    assert len({rank["pid"] for rank in ddp["inside"]}) == 2
+    for rank in ddp["inside"]:
+        assert (rank["distributed_type"], rank["backend"], rank["threads"]) == ("MULTI_CPU", "gloo", 1)
+        assert rank["wrapped_as"] == "DistributedDataParallel" and rank["parameters"] == full_parameters
     # DDP = one process on the whole batch: step-0 gradient measured 3e-8 apart (largest entry 0.17): allow 1e-6;
     # loss curves 9.5e-7 apart: allow 1e-5. The ranks' averaged gradients are bit-identical.
-    assert ddp["gradient_max_abs_diff_vs_one_process"] <= 1e-6 < ddp["gradient_max_abs"]
+    assert ddp["gradient_max_abs_diff_vs_one_process"] <= 1e-6 < ddp["gradient_max_abs"]  # 1.8e-7 relative
     assert ddp["max_abs_loss_diff_vs_one_process"] <= 1e-5
     assert ddp["gradient_max_diff_between_ranks"] == 0
     # The Trainer logs the loss over every rank's answer tokens (measured 2e-7 from the token-weighted mean; allow 1e-5),
@@ -273,27 +286,29 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     assert abs(logged["logged_by_trainer_step1"] - logged["rank0_own"]) > 1e-3
     assert abs(logged["logged_by_trainer_step1"] - logged["plain_mean_over_ranks"]) > 1e-3
     # Throughput: "far from the 2x two devices would give". Measured 0.88x-0.90x on a quiet machine (1.31x once, with
-    # noise in the single-process timing); require below 1.5x. One process uses 2 threads, each DDP process 1.
+    # noise in the single-process timing); require below 1.5x. Like lesson 07's speed checks, this assumes nothing else
+    # runs on the machine: another busy process slows the 2-thread single process many times over, not the DDP ones.
+    # One process uses 2 math threads, each DDP process 1.
     throughput = metrics["throughput"]
     assert 0 < throughput["ddp_vs_one_process"] < 1.5
-    assert throughput["threads"][0] >= 2 and throughput["threads"][1] == 1
+    assert throughput["one_process"]["threads each"] >= 2 and throughput["ddp"]["threads each"] == 1
     # The Trainer's fsdp= option is ignored on CPU processes: not enabled, plain DDP, no sharded parameter.
     for rank in metrics["trainer_fsdp_flag"]:
         assert rank["is_fsdp_enabled"] is False and rank["wrapped_as"] == "DistributedDataParallel"
         assert rank["sharded_parameters"] == 0 and rank["distributed_type"] == "MULTI_CPU"
-    # FSDP2 fully_shard, measured inside: every matrix cut in half along dim 0; each rank holds exactly half the
-    # parameter and gradient bytes and AdamW states of two such halves; the update equals one process's (measured
-    # 3.7e-9; allow 1e-6). DeepSpeed is not installed, so ZeRO is not run.
+    # FSDP2 fully_shard, measured inside: every matrix cut in half along dim 0 (DTensor shards); each rank holds exactly
+    # half the parameter and gradient bytes, and AdamW states of twice that; the update equals one process's
+    # (measured 3.7e-9; allow 1e-6). DeepSpeed is not installed, so ZeRO is not run.
     fsdp = metrics["fsdp"]
-    assert fsdp["parameter_type"] == "DTensor" and len(fsdp["per_rank"]) == 2
-    for local in fsdp["local_shapes"]:
-        for name, shape in fsdp["full_shapes"].items():
-            assert local[name][0] * 2 == shape[0] and local[name][1:] == shape[1:], name
+    assert len(fsdp["per_rank"]) == 2 and fsdp["full_parameter_bytes"] == full_parameters * 4
     for rank in fsdp["per_rank"]:
-        assert rank["parameter_bytes"] * 2 == fsdp["full_parameter_bytes"] == full_parameters * 4
-        assert rank["gradient_bytes"] == rank["parameter_bytes"] and rank["optimizer_state_bytes"] == 2 * rank["parameter_bytes"]
-    assert fsdp["updated_max_abs_diff_vs_one_process"] <= 1e-6
-    assert fsdp["deepspeed_installed"] is False
+        assert rank["parameter_type"] == "DTensor"
+        for name, shape in fsdp["full_shapes"].items():
+            assert rank["local_shapes"][name][0] * 2 == shape[0] and rank["local_shapes"][name][1:] == shape[1:], name
+        assert rank["parameter_bytes"] * 2 == fsdp["full_parameter_bytes"] and rank["gradient_bytes"] == rank["parameter_bytes"]
+        assert rank["optimizer_state_bytes"] == 2 * rank["parameter_bytes"]
+        assert rank["updated_max_abs_diff_vs_one_process"] <= 1e-6
+    assert metrics["deepspeed_installed"] is False
     # Mixed precision: trl's SFTConfig turns bf16 on by default; bf16 moves the loss by under 0.1 % (measured 7.8e-5)
     # and the gradients by more than 0.01 % (measured 0.74 %; bounded above by 5 %). In fp16 some gradients round to 0
     # (measured 0.02 %); scaled by 65,536 none does.
@@ -315,7 +330,6 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     # Throughput bars, FSDP bytes per rank, the fp16 histogram, the curves read back from TensorBoard.
     assert images_in(executed) >= 4
 
-
 CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "01_intro": check_01_intro,
     "02_full_vs_peft": check_02_full_vs_peft,
@@ -328,15 +342,59 @@ CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
 }
 
 
+def run_lesson(stem: str, profile: str, out: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Execute one lesson like `course run`; its metrics.json, after checking it ran at `profile`."""
+    outcome = cli.run_notebook(stem, profile, overrides or {}, out, progress=False)
+    assert outcome.status == "ok", f"{stem}: {outcome.detail}"
+    metrics = json.loads((out / stem / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["params"]["profile"] == profile and metrics["notebook"] == stem
+    return metrics
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_lesson_runs_at_ci_profile_and_keeps_its_claims(stem: str, run_out: Path) -> None:
     assert stem in CHECKS, f"add check_{stem} to tests/test_notebooks.py: assert the numbers the lesson claims"
-    outcome = cli.run_notebook(stem, "ci", {}, run_out, progress=False)
-    assert outcome.status == "ok", f"{stem}: {outcome.detail}"
-    metrics = json.loads((run_out / stem / "metrics.json").read_text())
-    assert metrics["params"]["profile"] == "ci" and metrics["notebook"] == stem
-    CHECKS[stem](metrics, run_out / stem / f"{stem}.ipynb")
+    CHECKS[stem](run_lesson(stem, "ci", run_out), run_out / stem / f"{stem}.ipynb")
+
+
+@pytest.fixture(scope="session")
+def cpu_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runs-cpu")
+
+
+@pytest.mark.cpu
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_lesson_keeps_its_claims_at_the_laptop_profile(stem: str, cpu_out: Path) -> None:
+    """The claims hold where learners run the course on a laptop (`--profile cpu`), with the same check functions."""
+    CHECKS[stem](run_lesson(stem, "cpu", cpu_out), cpu_out / stem / f"{stem}.ipynb")
+
+
+@pytest.fixture(scope="session")
+def gpu_path_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runs-gpu-path")
+
+
+@pytest.mark.gpu_path
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_the_gpu_profile_runs_end_to_end_on_a_cpu_at_two_steps(stem: str, gpu_path_out: Path) -> None:
+    """The gpu profile's path (its model shape, settings, full test set, plots, metrics) with only CUDA switched off.
+
+    The model is a random-init folder of SmolLM2-135M's shape (no hub here), so no accuracy is asserted: what is
+    checked is that every cell runs with the gpu profile's values and writes what the lesson reports.
+    """
+    from course_utils import config, models
+
+    folder = str(models.build_smollm2_shape())
+    accepted = cli.notebook_parameters(stem)
+    overrides = {name: value for name, value in {"model_id": folder, "max_steps": 2}.items() if name in accepted}
+    metrics = run_lesson(stem, "gpu", gpu_path_out, overrides)
+    assert metrics["params"]["model_id"] == folder
+    assert metrics["params"]["batch_size"] == config.PROFILES["gpu"]["batch_size"]
+    assert metrics["params"]["n_test"] is None  # the gpu profile scores the whole test set
+    if "n_test" in metrics:
+        assert metrics["n_test"] == 200
+    assert images_in(gpu_path_out / stem / f"{stem}.ipynb") >= 1
 
 
 @pytest.mark.notebooks

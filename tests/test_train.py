@@ -45,15 +45,17 @@ def test_fine_tune_trains_a_lora_adapter_and_measures_the_run(tiny_model_path, t
     model, tokenizer = models.load_model_and_tokenizer(str(tiny_model_path))
     rows = data.load_tone("data/tone/train.jsonl", limit=16)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, data.label_set(rows)), "lora", params, tmp_path)
+    result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, data.label_set(rows)), params, tmp_path,
+                             train.make_peft_config("lora", model))
     assert result.steps == 3 and result.tokens_seen > 0 and result.seconds > 0
     assert 0 < result.trainable_pct < 100 and result.peak_memory_mb > 0
     lora_weights = [p for n, p in result.model.named_parameters() if "lora_B" in n]
     assert lora_weights and any(p.abs().sum() > 0 for p in lora_weights), "LoRA B matrices never moved from zero"
     base_after = dict(result.model.get_base_model().named_parameters())
     assert all(base_after[n].equal(before[n]) for n in before if n in base_after), "the frozen base changed"
-    size = train.save_weights(result.model, tmp_path / "adapter")
-    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists() and 0 < size < 0.5
+    folder = train.save_weights(result.model, tmp_path / "adapter")
+    assert folder == tmp_path / "adapter" and (folder / "adapter_model.safetensors").exists()
+    assert 0 < train.folder_size_mb(folder) < 0.5
 
 
 def test_save_weights_keeps_the_last_good_checkpoint_when_saving_fails(tmp_path) -> None:
