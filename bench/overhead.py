@@ -41,7 +41,7 @@ def main() -> None:
         model = models.load_model()
         peft_config = train.make_peft_config("lora", model)
         started = time.perf_counter()
-        train.fine_tune(model, tokenizer, dataset, "lora", params, work, peft_config, disable_tqdm=True,
+        train.fine_tune(model, tokenizer, dataset, params, work, peft_config, disable_tqdm=True,
                         logging_strategy="no")
         return time.perf_counter() - started
 
