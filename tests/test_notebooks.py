@@ -359,25 +359,21 @@ def test_lesson_runs_at_ci_profile_and_keeps_its_claims(stem: str, run_out: Path
 
 
 @pytest.fixture(scope="session")
-def cpu_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("runs-cpu")
+def tier_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One results folder per opt-in tier and session, shared by its lessons (later ones reuse earlier artifacts)."""
+    return tmp_path_factory.mktemp("runs-tier")
 
 
 @pytest.mark.cpu
 @pytest.mark.parametrize("stem", NOTEBOOKS)
-def test_lesson_keeps_its_claims_at_the_laptop_profile(stem: str, cpu_out: Path) -> None:
+def test_lesson_keeps_its_claims_at_the_laptop_profile(stem: str, tier_out: Path) -> None:
     """The claims hold where learners run the course on a laptop (`--profile cpu`), with the same check functions."""
-    CHECKS[stem](run_lesson(stem, "cpu", cpu_out), cpu_out / stem / f"{stem}.ipynb")
-
-
-@pytest.fixture(scope="session")
-def gpu_path_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("runs-gpu-path")
+    CHECKS[stem](run_lesson(stem, "cpu", tier_out / "cpu"), tier_out / "cpu" / stem / f"{stem}.ipynb")
 
 
 @pytest.mark.gpu_path
 @pytest.mark.parametrize("stem", NOTEBOOKS)
-def test_the_gpu_profile_runs_end_to_end_on_a_cpu_at_two_steps(stem: str, gpu_path_out: Path) -> None:
+def test_the_gpu_profile_runs_end_to_end_on_a_cpu_at_two_steps(stem: str, tier_out: Path) -> None:
     """The gpu profile's path (its model shape, settings, full test set, plots, metrics) with only CUDA switched off.
 
     The model is a random-init folder of SmolLM2-135M's shape (no hub here), so no accuracy is asserted: what is
@@ -388,13 +384,14 @@ def test_the_gpu_profile_runs_end_to_end_on_a_cpu_at_two_steps(stem: str, gpu_pa
     folder = str(models.build_smollm2_shape())
     accepted = cli.notebook_parameters(stem)
     overrides = {name: value for name, value in {"model_id": folder, "max_steps": 2}.items() if name in accepted}
-    metrics = run_lesson(stem, "gpu", gpu_path_out, overrides)
+    out = tier_out / "gpu_path"
+    metrics = run_lesson(stem, "gpu", out, overrides)
     assert metrics["params"]["model_id"] == folder
     assert metrics["params"]["batch_size"] == config.PROFILES["gpu"]["batch_size"]
     assert metrics["params"]["n_test"] is None  # the gpu profile scores the whole test set
     if "n_test" in metrics:
         assert metrics["n_test"] == 200
-    assert images_in(gpu_path_out / stem / f"{stem}.ipynb") >= 1
+    assert images_in(out / stem / f"{stem}.ipynb") >= 1
 
 
 @pytest.mark.notebooks
