@@ -66,6 +66,9 @@ class Params:
     tone_test: str = "data/tone/test.jsonl"
     qa_train: str = "data/qa/train.jsonl"
     qa_test: str = "data/qa/test.jsonl"
+    num_processes: int = 1
+    gradient_accumulation_steps: int = 1
+    accelerate_config: str | None = None
     out_dir: str | None = None
 
 
@@ -126,6 +129,20 @@ def _check_file(value: Any) -> str | None:
     return None if resolve_course_path(value).is_file() else f"names a file that does not exist: {value}"
 
 
+def _check_num_processes(value: Any) -> str | None:
+    cpus = os.cpu_count() or 1
+    ok = _is_int(value) and 1 <= value <= cpus
+    return None if ok else f"must be a whole number of processes from 1 to this machine's CPU count ({cpus})"
+
+
+def _check_accelerate_config(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.endswith((".yaml", ".yml", ".json")):
+        return "must be None or the path of an accelerate config file (.yaml, .yml or .json)"
+    return None if resolve_course_path(value).is_file() else f"names a file that does not exist: {value}"
+
+
 def _check_optional_str(value: Any) -> str | None:
     return None if value is None or isinstance(value, str) else "must be a folder path or None"
 
@@ -149,6 +166,9 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "tone_test": _check_file,
     "qa_train": _check_file,
     "qa_test": _check_file,
+    "num_processes": _check_num_processes,
+    "gradient_accumulation_steps": _check_positive_int,
+    "accelerate_config": _check_accelerate_config,
     "out_dir": _check_optional_str,
 }
 
