@@ -130,3 +130,8 @@ def test_course_tiny_exports_with_the_onnxruntime_genai_builder(tiny_model_path,
     expected = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False,
                               pad_token_id=tokenizer.pad_token_id)[0, len(ids):].tolist()
     assert export.generate_tokens(export.load_onnx(folders["fp32"]), ids, 8) == expected
+    # int4: every block-quantized weight at 4 bits except the output head, kept at 8 (export.build_onnx's int8_head).
+    bits = export.weight_bits(folders["int4"])
+    assert bits.pop("/lm_head/MatMul_Q8") == 8 and any("embed_tokens" in name for name in bits)
+    assert set(bits.values()) == {4}
+    assert export.weight_bits(folders["fp32"]) == {}
