@@ -3,6 +3,8 @@
     course run                                  every notebook at the ci profile
     course run 01_intro 03_lora --profile cpu   two lessons at the laptop profile
     course run 03_lora -p max_steps 200 --out /tmp/lab
+    course student --out student/               the student versions (solutions cut out)
+    course grade submissions/ --out grades/     grade STUDENT/<lesson>.ipynb with the hidden tests
 """
 
 from __future__ import annotations
@@ -201,6 +203,31 @@ def command_doctor(_: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def command_student(args: argparse.Namespace) -> int:
+    """`course student`: write the student version of each chosen lesson."""
+    from course_utils.student import write_student_versions
+
+    overrides = {name: parse_value(value) for name, value in args.param}
+    stems = select_notebooks(args.notebooks)
+    validate_overrides(stems, "ci", overrides)
+    for path in write_student_versions(stems, Path(args.out), overrides):
+        print(f"wrote {path}")
+    return 0
+
+
+def command_grade(args: argparse.Namespace) -> int:
+    """`course grade`: run every submission with the hidden tests; print the table, write grades.csv."""
+    from course_utils.grading import grade_folder, summary
+
+    lessons = select_notebooks(args.notebooks) if args.notebooks else []
+    overrides = {name: parse_value(value) for name, value in args.param}
+    validate_overrides(lessons or available_notebooks(), "ci", overrides)
+    grades = grade_folder(Path(args.submissions), Path(args.out), args.timeout, lessons, overrides)
+    print(summary(grades))
+    print(f"\n{len(grades)} exercise grades written to {Path(args.out) / 'grades.csv'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `course` command line."""
     parser = argparse.ArgumentParser(prog="course", description="Run the fine-tuning course's lessons.")
@@ -216,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=command_run)
     doctor = commands.add_parser("doctor", help="check Python, packages, device, memory and disk")
     doctor.set_defaults(handler=command_doctor)
+    student = commands.add_parser("student", help="write student versions: solutions cut out, outputs cleared")
+    student.add_argument("notebooks", nargs="*", help="stems or prefixes; default: every lesson")
+    student.add_argument("--out", default="student", help="folder for the student notebooks (default: student/)")
+    student.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                         help="set a lab parameter in the handed-out notebooks")
+    student.set_defaults(handler=command_student)
+    grade = commands.add_parser("grade", help="grade submitted notebooks (SUBMISSIONS/STUDENT/<lesson>.ipynb)")
+    grade.add_argument("submissions", help="a folder with one folder per student")
+    grade.add_argument("notebooks", nargs="*", help="only these lessons (default: every submitted lesson)")
+    grade.add_argument("--out", default="grades", help="folder for grades.csv and the graded notebooks")
+    grade.add_argument("--timeout", type=int, default=300, help="seconds one cell may run (default 300)")
+    grade.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                       help="the lab's parameters, as given to course student")
+    grade.set_defaults(handler=command_grade)
     return parser
 
 
