@@ -224,14 +224,15 @@ def bits_per_weight(bits: Callable[[int, bool], float], exercise: str = "4.2") -
 # 05 · export ----------------------------------------------------------------------------------------------------
 
 
-def parity(same_answer: Callable[[list, list, int], bool], eos_id: int, exercise: str = "5.1") -> bool:
+def parity(same_answer: Callable[[list, list, int], bool], eos_id: int, exercise: str = "5.2") -> bool:
     """`same_answer(reference, exported, eos_id)`: equal up to and including the first end-of-sequence token."""
+    a, b, c, d = (eos_id + k for k in (1, 2, 3, 4))  # tokens that are not the end-of-sequence token
     cases = [  # (reference tokens, exported tokens, same?)
-        ([5, 6, eos_id, 0, 0], [5, 6, eos_id], True),  # generate pads after the end; the ONNX generator stops there
-        ([5, 6, 7], [5, 6, 7], True),
-        ([5, 6, 7], [5, 9, 7], False),
-        ([5, eos_id, 0], [5, 6, eos_id], False),  # one stopped early: a different answer
-        ([5, 6, 7, 8], [5, 6, 7], False),  # cut short without an end token
+        ([a, b, eos_id, 0, 0], [a, b, eos_id], True),  # generate pads after the end; the ONNX generator stops there
+        ([a, b, c], [a, b, c], True),
+        ([a, b, c], [a, d, c], False),
+        ([a, eos_id, 0], [a, b, eos_id], False),  # one stopped early: a different answer
+        ([a, b, c, d], [a, b, c], False),  # cut short without an end token
     ]
     for reference, exported, expected in cases:
         ok, value = attempt(exercise, same_answer, list(reference), list(exported), eos_id)
@@ -247,7 +248,7 @@ def parity(same_answer: Callable[[list, list, int], bool], eos_id: int, exercise
 
 
 def onnx_greedy(generate: Callable[..., list[int]], model: Any, prompts_ids: Sequence[Sequence[int]],
-                exercise: str = "5.2") -> bool:
+                exercise: str = "5.1") -> bool:
     """`generate(model, input_ids, max_new_tokens)` with onnxruntime-genai must give the course's greedy tokens."""
     from course_utils import export
 

@@ -159,6 +159,10 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     # fp32 parity: adapter = merged = ONNX fp32 on every held-out prompt, and never the base model.
     assert metrics["greedy_match_fp32"] == 1.0 and metrics["n_parity"] == 50
     assert metrics["base_match_fp32"] == 0.0
+    # "One weight stays at 8 bits: the output head"; every other quantized weight (embeddings included) at 4.
+    bits = dict(metrics["int4_weight_bits"])
+    assert bits.pop("/lm_head/MatMul_Q8") == 8 and set(bits.values()) == {4}
+    assert any("embed_tokens" in name for name in bits)
     # "int4 stays within a few points of LoRA's accuracy": measured +1.5 points; allow 5.
     assert abs(metrics["int4_accuracy"] - metrics["lora_accuracy"]) <= 0.05
     assert metrics["lora_accuracy"] >= 0.4
@@ -349,6 +353,8 @@ def run_lesson(stem: str, profile: str, out: Path, overrides: dict[str, Any] | N
     assert outcome.status == "ok", f"{stem}: {outcome.detail}"
     metrics = json.loads((out / stem / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["params"]["profile"] == profile and metrics["notebook"] == stem
+    # Every exercise's check passed with the instructor's solution (tests/test_exercises.py checks how they are marked).
+    assert len(metrics["exercises"]) >= 2 and all(metrics["exercises"].values()), metrics["exercises"]
     return metrics
 
 
