@@ -1,12 +1,13 @@
 # Two commands for a fresh machine (Python 3.11):
 #   make course   set up .venv and run every lesson at the ci profile (PROFILE=cpu or gpu for more)
 #   make test     set up .venv and run the test suite (what CI runs)
+#   make olive    set up .venv-olive, the Olive CLI's own environment (lesson 05, section 8)
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= ci
 BIN = $(VENV)/bin
 
-.PHONY: setup course test doctor clean
+.PHONY: setup olive course test doctor clean
 
 setup: $(VENV)/.installed
 
@@ -15,10 +16,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-course: setup
+olive: .venv-olive/.installed
+
+.venv-olive/.installed: requirements-olive.txt
+	$(PYTHON) -m venv .venv-olive
+	.venv-olive/bin/python -m pip install --quiet -r requirements-olive.txt
+	touch $@
+
+course: setup olive
 	$(BIN)/course run --profile $(PROFILE)
 
-test: setup
+test: setup olive
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 doctor: setup

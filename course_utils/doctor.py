@@ -106,7 +106,16 @@ def run_checks() -> list[Check]:
     checks += check_accelerator()
     checks.append(check_bitsandbytes())
     checks += check_resources()
+    checks.append(check_olive())
     return checks
+
+
+def check_olive() -> Check:
+    """Whether .venv-olive, the Olive CLI's environment for lesson 05's section 8, is built and imports."""
+    from course_utils.olive import environment_status
+
+    works, detail = environment_status()
+    return Check(OK if works else WARN, "olive", detail)
 
 
 def quiet_known_noise() -> None:

@@ -1,0 +1,53 @@
+"""The Olive wrapper: Olive's own error line instead of a traceback, a tokenizer transformers 4.57 loads, the doctor line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from course_utils import doctor, olive
+
+TRACEBACK = """[2026-11-24 00:20:01] [INFO] [engine.py:12] Running workflow
+Traceback (most recent call last):
+  File "/venv/lib/python3.11/site-packages/peft/config.py", line 263, in from_pretrained
+    raise ValueError(f"Can't find '{CONFIG_NAME}' at '{pretrained_model_name_or_path}'") from exc
+ValueError: Can't find 'adapter_config.json' at '/tmp/no-such-adapter'
+"""
+
+
+def test_a_failed_run_is_reported_by_its_last_error_line_not_the_traceback():
+    assert olive.olive_error(TRACEBACK) == "ValueError: Can't find 'adapter_config.json' at '/tmp/no-such-adapter'"
+    assert olive.olive_error("first\nsecond\nthird\nfourth") == "second\nthird\nfourth"  # no error line: the last 3
+
+
+def test_the_model_copy_names_a_tokenizer_class_transformers_4_loads(tmp_path):
+    source = tmp_path / "model"
+    source.mkdir()
+    (source / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "x": 1}))
+    (source / "model.safetensors").write_bytes(b"weights")
+    copy = olive.loadable_model_copy(source, tmp_path / "copy")
+    assert json.loads((copy / "tokenizer_config.json").read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast",
+                                                                         "x": 1}
+    assert (copy / "model.safetensors").read_bytes() == b"weights"
+    assert json.loads((source / "tokenizer_config.json").read_text())["tokenizer_class"] == "TokenizersBackend"
+
+
+def test_without_the_environment_the_status_and_the_run_say_to_build_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(olive, "olive_executable", lambda: None)
+    works, detail = olive.environment_status()
+    assert not works and "make olive" in detail
+    assert doctor.check_olive().status == doctor.WARN
+    with pytest.raises(FileNotFoundError, match="make olive"):
+        olive.run(["--help"], cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_a_real_olive_failure_raises_olive_error_with_olives_message(tmp_path):
+    if olive.olive_executable() is None:
+        pytest.skip("the Olive environment is not built: make olive")
+    with pytest.raises(olive.OliveError) as raised:  # an empty folder is not a model
+        olive.run(["auto-opt", "-m", str(tmp_path), "--use_model_builder", "--use_ort_genai", "--precision", "int4",
+                   "-o", str(tmp_path / "out")], cwd=tmp_path)
+    message = str(raised.value)
+    assert message.startswith("ValueError: Unrecognized model") and len(message) <= 404 and "Traceback" not in message
