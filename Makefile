@@ -11,9 +11,11 @@ BIN = $(VENV)/bin
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# jupyter/overrides.json: JupyterLab settings for the course (no "Jupyter news?" pop-up over the lessons, no update check)
+$(VENV)/.installed: requirements.txt pyproject.toml jupyter/overrides.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	mkdir -p $(VENV)/share/jupyter/lab/settings && cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/
 	touch $@
 
 olive: .venv-olive/.installed
