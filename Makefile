@@ -7,7 +7,7 @@ VENV ?= .venv
 PROFILE ?= ci
 BIN = $(VENV)/bin
 
-.PHONY: setup olive course test doctor clean
+.PHONY: setup olive course site test doctor clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,9 @@ olive: .venv-olive/.installed
 course: setup olive
 	$(BIN)/course run --profile $(PROFILE)
 
+site: setup  # HTML pages of the executed lessons (run `make course` first)
+	$(BIN)/course site --runs runs/ci --out site
+
 test: setup olive
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
@@ -35,4 +38,4 @@ doctor: setup
 	$(BIN)/course doctor
 
 clean:
-	rm -rf runs .cache
+	rm -rf runs .cache site

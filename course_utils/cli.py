@@ -5,6 +5,7 @@
     course run 03_lora -p max_steps 200 --out /tmp/lab
     course student --out student/               the student versions (solutions cut out)
     course grade submissions/ --out grades/     grade STUDENT/<lesson>.ipynb with the hidden tests
+    course site                                 HTML pages of the executed lessons in runs/ci/, in site/
 """
 
 from __future__ import annotations
@@ -228,6 +229,15 @@ def command_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_site(args: argparse.Namespace) -> int:
+    """`course site`: HTML pages of the executed lessons, and a landing page."""
+    from course_utils.site import build_site
+
+    pages = build_site(Path(args.runs) if args.runs else course_root() / "runs" / "ci", Path(args.out))
+    print(f"wrote {len(pages)} pages; open {pages[0]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `course` command line."""
     parser = argparse.ArgumentParser(prog="course", description="Run the fine-tuning course's lessons.")
@@ -257,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                        help="the lab's parameters, as given to course student")
     grade.set_defaults(handler=command_grade)
+    site = commands.add_parser("site", help="build HTML pages of the executed lessons (after course run)")
+    site.add_argument("--runs", help="the executed lessons (default: runs/ci)")
+    site.add_argument("--out", default="site", help="folder for the pages (default: site/)")
+    site.set_defaults(handler=command_site)
     return parser
 
 
