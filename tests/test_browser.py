@@ -19,8 +19,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from course_utils import cli, config
@@ -38,6 +40,22 @@ RUN_FINISHED = """() => {
     .map(p => p.textContent.trim());
   return prompts.length > 0 && /^\\[\\d+\\]/.test(prompts[0]) && !prompts.some(p => p.startsWith('[*]'));
 }"""  # Run All queues every cell as [*]; an error clears the rest back to [ ]
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab: where it answers, its token, its process and its log."""
+
+    url: str
+    token: str
+    server: subprocess.Popen
+    log: Path
+
+    def check_running(self) -> None:
+        """Fail with the server's exit code and the end of its log if it has stopped."""
+        if self.server.poll() is not None:
+            pytest.fail(f"JupyterLab stopped (exit code {self.server.returncode}); its log ends:\n"
+                        f"{self.log.read_text()[-3000:]}")
 
 
 def free_port() -> int:
@@ -65,6 +83,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
     root, home = tmp_path_factory.mktemp("lessons"), tmp_path_factory.mktemp("jupyter")
     for path in cli.notebooks_dir().glob("*.ipynb"):
         (root / path.name).write_text(lesson_copy(path, root / "runs"), encoding="utf-8")
+    broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in (
+        "print('before')", "raise ValueError('the cell failed')", "print('after')")])  # the error path, seen once
+    broken.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(broken, root / "broken.ipynb")
     port, token = free_port(), secrets.token_hex(16)
     command = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
@@ -85,9 +107,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
                     state = f"exited with {server.returncode}" if server.poll() is not None else "no answer in 120 s"
                     pytest.fail(f"JupyterLab did not start ({state}); its log ends:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", token
+        yield Lab(f"http://127.0.0.1:{port}", token, server, log_path)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and every kernel it started (one process group)
+        # SIGTERM: the server shuts its kernels down; a kernel whose server is gone exits by itself (JPY_PARENT_PID).
+        os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -108,16 +131,21 @@ def browser(lab):
 
 def open_lesson(browser, lab, stem: str):
     """A page with the lesson open and its kernel started and idle; a screenshot and a clear failure otherwise."""
-    url, token = lab
+    lab.check_running()
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    # A workspace of its own per lesson: the shared default one would bring back the lesson opened before.
-    response = page.goto(f"{url}/lab/workspaces/{stem}/tree/{stem}.ipynb?reset&token={token}")
+    try:
+        # A workspace of its own per lesson: the shared default one would bring back the lesson opened before.
+        response = page.goto(f"{lab.url}/lab/workspaces/{stem}/tree/{stem}.ipynb?reset&token={lab.token}")
+    except Exception as error:
+        lab.check_running()
+        pytest.fail(f"JupyterLab at {lab.url} did not serve {stem}: {error}")
     assert response is not None and response.ok, f"JupyterLab answered {response and response.status} for {stem}"
     try:
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
         page.wait_for_function(KERNEL_READY, timeout=120_000)
         page.wait_for_selector(f".lm-DockPanel-tabBar .lm-mod-current:has-text('{stem}.ipynb')", timeout=30_000)
     except Exception as error:
+        lab.check_running()
         screenshot(page, f"{stem}-failed-to-open")
         pytest.fail(f"{stem} did not open with an idle kernel in JupyterLab (see runs/browser/): {error}")
     return page
@@ -133,28 +161,53 @@ def screenshot(page, name: str, show=None) -> Path:
     return SHOTS / f"{name}.png"
 
 
+def test_a_stopped_server_fails_with_its_exit_code_and_log(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text("[E ServerApp] the port is already in use\n")
+    stopped = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    stopped.wait()
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)stopped \(exit code 3\).*the port is already in use"):
+        Lab("http://127.0.0.1:9", "token", stopped, log).check_running()
+
+
 def test_the_course_settings_turn_jupyter_news_and_update_checks_off(lab):
-    url, token = lab
-    with urllib.request.urlopen(f"{url}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}") as answer:
+    settings = f"{lab.url}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={lab.token}"
+    with urllib.request.urlopen(settings) as answer:
         defaults = json.load(answer)["schema"]["properties"]  # jupyter/overrides.json rewrites the schema's defaults
     assert (defaults["fetchNews"]["default"], defaults["checkForUpdates"]["default"]) == ("false", False), \
         "jupyter/overrides.json is not in the course environment: run `make setup`"
 
 
-def test_lesson_01_runs_all_cells_in_jupyterlab_and_shows_plots_widgets_and_no_error(browser, lab):
-    page = open_lesson(browser, lab, "01_intro")
+def run_all_cells(page, lab, stem: str) -> tuple[list[str], list[str]]:
+    """Run → Run All Cells, as a learner does; the code cells' prompts and the errors shown, once it has finished."""
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     try:
-        page.wait_for_function(RUN_FINISHED, timeout=300_000)  # 25 s on an idle 2-core machine
+        page.wait_for_function(RUN_FINISHED, timeout=300_000)  # lesson 01: 11-25 s on a 2-core machine
     except Exception as error:
-        screenshot(page, "01_intro-failed-to-run")
-        pytest.fail(f"Run All Cells did not finish in 5 minutes (see runs/browser/): {error}")
-    prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()  # innerText is empty for cells scrolled out of view
-    outputs = page.locator(".jp-OutputArea-output")
-    errors = outputs.filter(has_text=re.compile("Traceback|Error:")).all_text_contents()
+        lab.check_running()
+        screenshot(page, f"{stem}-failed-to-run")
+        pytest.fail(f"Run All Cells did not finish {stem} in 5 minutes (see runs/browser/): {error}")
+    # textContent, not innerText: innerText is empty for cells scrolled out of view
+    prompts = [prompt.strip() for prompt in page.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()]
+    errors = page.locator(".jp-OutputArea-output", has_text="Traceback").all_text_contents()
+    return prompts, errors
+
+
+def test_a_cell_error_shows_and_stops_run_all(browser, lab):
+    page = open_lesson(browser, lab, "broken")
+    prompts, errors = run_all_cells(page, lab, "broken")
+    assert len(errors) == 1 and "ValueError: the cell failed" in errors[0], errors
+    assert re.match(r"\[\d+\]", prompts[0]) and prompts[2] == "[ ]:", f"the cell after the error ran: {prompts}"
+    page.close()
+
+
+def test_lesson_01_runs_all_cells_in_jupyterlab_and_shows_plots_widgets_and_no_error(browser, lab):
+    page = open_lesson(browser, lab, "01_intro")
+    prompts, errors = run_all_cells(page, lab, "01_intro")
     assert not errors, f"a cell shows an error:\n{errors[0][:2000]}"
-    assert all(re.match(r"\[\d+\]", prompt.strip()) for prompt in prompts), f"cells left unrun: {prompts}"
+    assert all(re.match(r"\[\d+\]", prompt) for prompt in prompts), f"cells left unrun: {prompts}"
+    outputs = page.locator(".jp-OutputArea-output")
     assert outputs.filter(has_text=re.compile(r"python 3\.\d+.* \| device (cpu|cuda|mps) \| torch ")).count() == 1, \
         "the doctor line is missing"
     plots = page.locator(".jp-OutputArea-output img[src^='data:image/png']")
