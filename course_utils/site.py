@@ -52,6 +52,7 @@ def build_site(executed: Path, out: Path) -> list[Path]:
         notebook.cells = [c for c in notebook.cells if "injected-parameters" not in c.metadata.get("tags", [])]
         body, _ = exporter.from_notebook_node(notebook)
         body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + navigation(stems, index), body, count=1)
+        body = body.replace(f"{course_root()}/", "")  # paths the lessons printed, relative to the course
         pages.append(atomic_write_text(Path(out) / f"{path.stem}.html", body))
     readme = markdown2html_mistune(readme_sections())
     for stem in stems:  # the README's lesson table links each executed lesson to its page
