@@ -7,7 +7,7 @@ VENV ?= .venv
 PROFILE ?= ci
 BIN = $(VENV)/bin
 
-.PHONY: setup olive course site test doctor clean
+.PHONY: setup olive chromium course site test doctor clean
 
 setup: $(VENV)/.installed
 
@@ -31,7 +31,15 @@ course: setup olive
 site: setup  # HTML pages of the executed lessons (run `make course` first)
 	$(BIN)/course site --runs runs/ci --out site
 
-test: setup olive
+# The browser tests (tests/test_browser.py) drive Debian's chromium: installed here where apt can (about 45 s, as
+# root); without it they skip and say why.
+chromium:
+	@if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; } >/dev/null 2>&1 \
+	    || echo "chromium could not be installed: the browser tests will skip"; \
+	fi
+
+test: setup olive chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 doctor: setup
