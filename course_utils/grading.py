@@ -9,7 +9,8 @@ For each submitted lesson the grader takes the instructor's notebook, puts the s
 place of the solutions (matched by cell id; nothing else of the submission is run), and executes it with
 papermill at the ci profile. Exercise, check and hidden-test cells are tagged ``raises-exception`` so that
 one wrong exercise does not stop the others. An exercise scores 1 when its cell, its check and its hidden
-tests all ran without an error. A lesson that times out, dies or cannot be read gets a row saying so, and
+tests all ran without an error, and the check's verdict was "right" (a check prints ❌ and returns False
+rather than raising, so the grader asserts the verdict it stored in ``exercises``). A lesson that times out, dies or cannot be read gets a row saying so, and
 the other gradings go on.
 """
 
@@ -27,6 +28,9 @@ from course_utils.student import CHECK, EXERCISE, HIDDEN, exercise_cells, exerci
 
 # Code that opens the instructor's notebooks or prints a check's source: the submission is refused, unread.
 READS_SOLUTIONS = re.compile(r"\.ipynb|BEGIN SOLUTION|BEGIN HIDDEN TESTS|getsource|notebooks_dir")
+# A check cell stores its verdict as `exercises["3.1"] = checks....(...)`.
+VERDICT = re.compile(r'^\s*exercises\[("[^"]+")\]\s*=', re.MULTILINE)
+NOT_YET = "the check said: not yet"  # the grader's assertion after a check cell
 
 
 @dataclass
@@ -56,13 +60,21 @@ def graded_notebook(instructor: Any, submission: Any) -> tuple[Any, list[str]]:
     for cell in notebook.cells:
         if {EXERCISE, CHECK, HIDDEN} & set(tags(cell)):
             cell.metadata.setdefault("tags", []).append("raises-exception")
+        if CHECK in tags(cell):
+            for key in VERDICT.findall(cell.source):
+                cell.source += f'\nassert exercises.get({key}) is not False, "{NOT_YET}"'
     return notebook, missing
 
 
 def _error_of(cell: Any) -> str | None:
-    """`Name: message` of the first error output of an executed cell, or None."""
-    for output in cell.get("outputs", []):
+    """`Name: message` of the first error output of an executed cell, or None; for a check's "not yet", its ❌ line."""
+    outputs = cell.get("outputs", [])
+    for output in outputs:
         if output.get("output_type") == "error":
+            if NOT_YET in str(output.get("evalue", "")):
+                printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+                verdicts = [line.strip() for line in printed.splitlines() if line.startswith("❌")]
+                return verdicts[0][:300] if verdicts else NOT_YET
             return f"{output.get('ename')}: {str(output.get('evalue', '')).strip()[:200]}"
     return None
 

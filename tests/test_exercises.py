@@ -104,6 +104,12 @@ SUBMISSIONS = {  # lesson 01's two exercises, answered three ways (and once by c
     "bob_wrong": {"1.1": 'def format_row(tokenizer, row, labels):\n    return row["phrase"]\n'},
     "cy_raises": {"1.2": "def answer_start(tokenizer, row, labels):\n    return 1 // 0\n"},
     "dee_reads_solutions": {"1.1": 'import json\nsolution = json.load(open("../notebooks/01_intro.ipynb"))\n'},
+    # right on the hidden tests' rows, wrong on the rows the check tries: the check's ❌ alone must cost the point
+    "fay_check_says_no": {"1.2": "def answer_start(tokenizer, row, labels):\n    if row in train_rows[:3]:\n"
+                                 "        return 0\n"
+                                 "    prompt = [{'role': 'user', 'content': data.tone_instruction(row['phrase'], labels)}]\n"
+                                 "    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)\n"
+                                 "    return len(tokenizer(text, add_special_tokens=False)['input_ids'])\n"},
 }
 
 
@@ -139,7 +145,9 @@ def test_grading_scores_a_correct_a_wrong_and_a_failing_submission_and_refuses_a
     for row in rows:
         points.setdefault(row["student"], {})[row["exercise"]] = (int(row["points"]), row["result"])
     assert {name: sum(p for p, _ in grades.values()) for name, grades in points.items()} == {
-        "ada_correct": 2, "bob_wrong": 1, "cy_raises": 1, "dee_reads_solutions": 0, "eve_not_a_notebook": 0}
+        "ada_correct": 2, "bob_wrong": 1, "cy_raises": 1, "dee_reads_solutions": 0, "eve_not_a_notebook": 0,
+        "fay_check_says_no": 1}
+    assert points["fay_check_says_no"]["Exercise 1.2"][1].startswith("fail in the check: ❌ Exercise 1.2: not yet.")
     assert points["bob_wrong"]["Exercise 1.1"][1].startswith("fail in the check") or \
         points["bob_wrong"]["Exercise 1.1"][1].startswith("fail in hidden tests")
     assert "ZeroDivisionError" in points["cy_raises"]["Exercise 1.2"][1]
