@@ -144,9 +144,12 @@ def lora_delta(delta: Callable[..., Any], peft_layer: Any, exercise: str = "3.1"
                                        "which of B A and A B gives that?")
     if torch.allclose(value, expected, atol=1e-6):
         return report(exercise, True, "it equals peft's get_delta_weight(): merging adds exactly this to W.")
-    if torch.allclose(value * alpha / r, expected, atol=1e-6) or torch.allclose(value * r / alpha, expected, atol=1e-6):
-        return report(exercise, False, "right product, wrong scale: LoRA scales B A by alpha / r.")
-    return report(exercise, False, "the values differ from peft's: multiply B by A, then scale by alpha / r.")
+    product = B @ A
+    if any(torch.allclose(value, product * factor, atol=1e-6) for factor in (1.0, r / alpha, (alpha / r) ** 2)):
+        return report(exercise, False, "right product, wrong factor in front of it: compare with the scale that "
+                                       "LoRALinear above multiplies its correction by.")
+    return report(exercise, False, "the values differ from peft's: write LoRALinear's forward pass above as "
+                                   "(W + correction) x, and read the correction off.")
 
 
 def target_modules(choose: Callable[[Any], list[str]], models: dict[str, Any], exercise: str = "3.2") -> bool:
@@ -216,8 +219,10 @@ def bits_per_weight(bits: Callable[[int, bool], float], exercise: str = "4.2") -
             expected = stored / weight.numel()
             if not isinstance(value, (int, float)) or not math.isclose(value, expected, rel_tol=1e-3):
                 where = "with double quantization" if double else "without double quantization"
-                return report(exercise, False, f"block size {block_size}, {where}: not what bitsandbytes stores. Add "
-                                               "4 bits per weight to each block's scale, shared by its weights.")
+                return report(exercise, False, f"block size {block_size}, {where}: not what bitsandbytes stores. "
+                                               "Count 4 bits for every weight, then share each block's scale among "
+                                               "the block's weights (with double quantization, also each 32-bit "
+                                               "float among the 256 blocks that share it).")
     return report(exercise, True, "it matches the bytes bitsandbytes stores for a 65,536-weight matrix.")
 
 
@@ -299,9 +304,18 @@ def stratified_split(split: Callable[..., tuple[list, list]], rows: Sequence[dic
     from collections import Counter
 
     for fraction in (0.15, 0.2):
-        ok, value = attempt(exercise, split, list(rows), fraction, 0)
+        given = list(rows)
+        ok, value = attempt(exercise, split, given, fraction, 0)
         if not ok:
             return False
+        if given != list(rows):
+            return report(exercise, False, "your function reordered or changed the list it was given: shuffle a copy.")
+        ok, again = attempt(exercise, split, given, fraction, 0)
+        if not ok:
+            return False
+        if again != value:
+            return report(exercise, False, "the same rows and seed gave two different splits: draw with "
+                                           "random.Random(seed), not the global random module.")
         if not isinstance(value, tuple) or len(value) != 2:
             return report(exercise, False, "return a pair (train, validation).")
         train, validation = value
@@ -321,8 +335,9 @@ def macro_f1(score: Callable[..., float], predicted: Sequence[str], truth: Seque
     """`score(predicted, truth, labels)` must equal sklearn's macro-F1 over `labels`."""
     from sklearn.metrics import f1_score
 
-    cases = [(list(predicted), list(truth)), (["a", "a", "b", "(invalid)"], ["a", "b", "b", "b"])]
-    for (guesses, answers), names in zip(cases, [list(labels), ["a", "b"]]):
+    cases = [(list(predicted), list(truth)), (["a", "a", "b", "(invalid)"], ["a", "b", "b", "b"]),
+             (["a", "a"], ["b", "b"])]  # "b" never predicted, "a" never true: undefined ratios count as 0
+    for (guesses, answers), names in zip(cases, [list(labels), ["a", "b"], ["a", "b"]]):
         ok, value = attempt(exercise, score, guesses, answers, names)
         if not ok:
             return False
@@ -359,7 +374,8 @@ def diagnosis(diagnose: Callable[[list, list], str], measured: dict[str, tuple[l
                      "overfitting": "compare the last validation loss with its best: training falls, validation "
                                     "turns back up.",
                      "healthy": "both losses falling (or flat at the end) is healthy: no validation turn, no growth."}
-            return report(exercise, False, f"a {expected} curve was called {value!r}: {hints[expected]}")
+            return report(exercise, False, f"{'an' if expected[0] in 'aeiou' else 'a'} {expected} curve was called "
+                                           f"{value!r}: {hints[expected]}")
     return report(exercise, True, f"it names the problem in all {len(cases)} curves.")
 
 

@@ -31,7 +31,9 @@ def test_lora_delta_with_the_wrong_scale_and_the_wrong_order(capsys):
     layer.lora_A["default"].weight.data, layer.lora_B["default"].weight.data = A, B
     layer.lora_alpha = {"default": 8}
     layer.get_delta_weight = lambda name: 2 * B @ A
-    assert "alpha / r" in verdict(capsys, checks.lora_delta(lambda A, B, alpha, r: B @ A, layer))
+    assert "wrong factor" in verdict(capsys, checks.lora_delta(lambda A, B, alpha, r: B @ A, layer))
+    assert "wrong factor" in verdict(capsys, checks.lora_delta(lambda A, B, alpha, r: r / alpha * B @ A, layer))
+    assert "read the correction off" in verdict(capsys, checks.lora_delta(lambda A, B, alpha, r: B @ A + 1, layer))
     assert "shape" in verdict(capsys, checks.lora_delta(lambda A, B, alpha, r: A.T @ B.T, layer))
 
 
@@ -82,3 +84,44 @@ def test_no_message_contains_code_to_copy(check, capsys):
         check(lambda *_: (_ for _ in ()).throw(NotImplementedError("Hint: x")))
     out = capsys.readouterr().out
     assert "def " not in out and "return " not in out
+
+
+def test_a_split_that_shuffles_the_callers_list_or_ignores_the_seed(capsys):
+    import random
+
+    rows = [{"phrase": str(i), "tone": "a" if i < 80 else "b"} for i in range(100)]
+
+    def in_place(rows, fraction, seed):
+        random.Random(seed).shuffle(rows)
+        return checks_reference_split(rows, fraction, seed)
+
+    def unseeded(rows, fraction, seed):
+        return checks_reference_split(rows, fraction, random.random())
+
+    assert "shuffle a copy" in verdict(capsys, checks.stratified_split(in_place, rows))
+    assert "random.Random(seed)" in verdict(capsys, checks.stratified_split(unseeded, rows))
+
+
+def checks_reference_split(rows, fraction, seed):
+    import random
+
+    generator, train, validation = random.Random(seed), [], []
+    for label in sorted({row["tone"] for row in rows}):
+        group = [row for row in rows if row["tone"] == label]
+        generator.shuffle(group)
+        cut = round(fraction * len(group))
+        validation, train = validation + group[:cut], train + group[cut:]
+    return train, validation
+
+
+def test_macro_f1_that_divides_by_zero_for_a_label_never_predicted(capsys):
+    def unguarded(predicted, truth, labels):
+        scores = []
+        for label in labels:
+            tp = sum(p == t == label for p, t in zip(predicted, truth))
+            precision = tp / sum(p == label for p in predicted)
+            recall = tp / sum(t == label for t in truth)
+            scores.append(2 * precision * recall / (precision + recall))
+        return sum(scores) / len(scores)
+
+    assert "ZeroDivisionError" in verdict(capsys, checks.macro_f1(unguarded, ["a", "b"], ["a", "b"], ["a", "b"]))
