@@ -6,6 +6,9 @@
     course student --out student/               the student versions (solutions cut out)
     course grade submissions/ --out grades/     grade STUDENT/<lesson>.ipynb with the hidden tests
     course site                                 HTML pages of the executed lessons in runs/ci/, in site/
+    course sweep 03_lora -p lora_r 2,8 -p seed 0,1 --out labs/ranks    a grid of runs, a table and a plot
+    course search 03_lora --trials 12 -s lora_r=int:2:64 --out labs/s  an Optuna search chosen on validation
+    course report labs/ranks                    the table and report.md, to hand back to a class
 """
 
 from __future__ import annotations
@@ -78,14 +81,22 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def notebook_parameters(stem: str) -> set[str]:
-    """Names assigned in the notebook's `parameters` cell."""
+def notebook_path(name: str) -> Path:
+    """A lesson's notebook from its stem or a unique prefix, or any notebook file given by its path."""
+    if name.endswith(".ipynb") and Path(name).is_file():
+        return Path(name).resolve()
+    return notebooks_dir() / f"{select_notebooks([name])[0]}.ipynb"
+
+
+def notebook_parameters(stem: str | Path) -> set[str]:
+    """Names assigned in the notebook's `parameters` cell (a lesson's stem, or a notebook's path)."""
     import papermill
 
-    return set(papermill.inspect_notebook(str(notebooks_dir() / f"{stem}.ipynb")))
+    path = stem if isinstance(stem, Path) else notebooks_dir() / f"{stem}.ipynb"
+    return set(papermill.inspect_notebook(str(path)))
 
 
-def validate_overrides(stems: Sequence[str], profile: str, overrides: dict[str, Any]) -> None:
+def validate_overrides(stems: Sequence[str | Path], profile: str, overrides: dict[str, Any]) -> None:
     """Fail before any kernel starts when a -p name or value is not valid for the chosen notebooks."""
     for name, value in overrides.items():
         if name in RESERVED:
@@ -97,7 +108,7 @@ def validate_overrides(stems: Sequence[str], profile: str, overrides: dict[str, 
         unknown = sorted(set(overrides) - accepted)
         if unknown:
             raise UsageError(
-                f"{stem} does not take parameter {', '.join(unknown)}; it takes: {', '.join(sorted(accepted))}"
+                f"{Path(stem).stem} does not take parameter {', '.join(unknown)}; it takes: {', '.join(sorted(accepted))}"
             )
 
 
@@ -119,8 +130,12 @@ def key_metrics(metrics: dict[str, Any], limit: int = 4) -> dict[str, Any]:
     return dict(list(numbers.items())[:limit])
 
 
-def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, progress: bool) -> Outcome:
-    """Execute one lesson with papermill into out/stem/; the last good executed notebook survives a failure."""
+def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, progress: bool,
+                 source: Path | None = None) -> Outcome:
+    """Execute one lesson (or the notebook at `source`) with papermill into out/stem/.
+
+    The last good executed notebook survives a failure.
+    """
     import papermill
 
     from course_utils.runs import read_metrics
@@ -132,7 +147,7 @@ def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, 
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(notebooks_dir() / f"{stem}.ipynb"),
+            str(source or notebooks_dir() / f"{stem}.ipynb"),
             str(partial),
             parameters=parameters,
             cwd=str(notebooks_dir()),
@@ -238,6 +253,36 @@ def command_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_sweep(args: argparse.Namespace) -> int:
+    """`course sweep`: every combination of the -p values, one folder each; a table, a summary and a plot."""
+    from course_utils.labs import parse_grid, run_sweep
+
+    fixed = {name: parse_value(value) for name, value in args.set}
+    out = Path(args.out) if args.out else course_root() / "labs" / Path(args.notebook).stem
+    table = run_sweep(args.notebook, parse_grid(args.param), out, args.profile, fixed, args.metric,
+                      progress=sys.stderr.isatty())
+    return 1 if (table["status"] != "ok").any() else 0
+
+
+def command_search(args: argparse.Namespace) -> int:
+    """`course search`: an Optuna study chosen on a validation split, then the best parameters on the test set."""
+    from course_utils.labs import parse_space, run_search
+
+    fixed = {name: parse_value(value) for name, value in args.set}
+    out = Path(args.out) if args.out else course_root() / "labs" / f"{Path(args.notebook).stem}-search"
+    result = run_search(args.notebook, parse_space(args.space), args.trials, out, args.profile, fixed, args.metric,
+                        args.sampler, args.validation_fraction, args.seed, progress=sys.stderr.isatty())
+    return 0 if result["test_status"] == "ok" else 1
+
+
+def command_report(args: argparse.Namespace) -> int:
+    """`course report`: the table of a sweep or a search, and report.md with its plots."""
+    from course_utils.labs import write_report
+
+    write_report(Path(args.folder))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `course` command line."""
     parser = argparse.ArgumentParser(prog="course", description="Run the fine-tuning course's lessons.")
@@ -271,6 +316,35 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--runs", help="the executed lessons (default: runs/ci)")
     site.add_argument("--out", default="site", help="folder for the pages (default: site/)")
     site.set_defaults(handler=command_site)
+    sweep = commands.add_parser("sweep", help="run a lesson over a grid of parameters (a lab for a class)")
+    sweep.add_argument("notebook", help="a lesson's stem or prefix (03_lora, 03), or a notebook's path")
+    sweep.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUES"),
+                       help="a swept parameter and its comma-separated values, e.g. -p lora_r 2,8,32")
+    sweep.add_argument("--set", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                       help="a parameter held at one value for every point (taken as is, commas included)")
+    sweep.add_argument("--metric", action="append", default=[], help="a metrics.json key to collect (dotted for "
+                       "nested ones); repeat for several; default: the lesson's key metrics")
+    sweep.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
+    sweep.add_argument("--out", help="results folder (default: labs/<lesson>)")
+    sweep.set_defaults(handler=command_sweep)
+    search = commands.add_parser("search", help="an Optuna hyperparameter search, chosen on a validation split")
+    search.add_argument("notebook", help="a lesson's stem or prefix (03_lora, 03), or a notebook's path")
+    search.add_argument("-s", "--space", action="append", default=[], metavar="NAME=KIND:VALUES",
+                        help="log:LOW:HIGH, float:LOW:HIGH, int:LOW:HIGH or choice:A,B,C; repeat for each parameter")
+    search.add_argument("--trials", type=int, default=12, help="trials in the study in all, resumed ones included")
+    search.add_argument("--sampler", default="tpe", choices=["tpe", "random"], help="Optuna's sampler (default tpe)")
+    search.add_argument("--metric", help="the metrics.json key to maximise (default: the lesson's accuracy)")
+    search.add_argument("--validation-fraction", type=float, default=0.15,
+                        help="share of each label held out of the training file to choose on (default 0.15)")
+    search.add_argument("--seed", type=int, default=0, help="seed of the split and the sampler (default 0)")
+    search.add_argument("--set", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a parameter held at one value in every trial")
+    search.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
+    search.add_argument("--out", help="results folder, with the study in study.db (default: labs/<lesson>-search)")
+    search.set_defaults(handler=command_search)
+    report = commands.add_parser("report", help="print a sweep's or a search's results and write report.md")
+    report.add_argument("folder", help="the --out folder of course sweep or course search")
+    report.set_defaults(handler=command_report)
     return parser
 
 

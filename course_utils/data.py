@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -98,6 +99,31 @@ def load_tone(path: str | Path, limit: int | None = None) -> list[dict[str, str]
             )
     rows = [row for _, row in numbered]
     return rows[:limit] if limit else rows
+
+
+def validation_split(rows: Sequence[dict[str, str]], fraction: float = 0.15, seed: int = 0,
+                     source: str = "the training data") -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(train, validation): a stratified, seeded split of tone rows (sklearn's train_test_split, stratify=labels).
+
+    Every choice made while developing (a rank, a learning rate, when to stop) is made on validation; the test
+    set is read once, for the final number.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise DataError(f"validation_fraction must be between 0 and 1, exclusive (got {fraction!r})")
+    counts = Counter(row["tone"] for row in rows)
+    rare = sorted(label for label, n in counts.items() if n < 2)
+    if rare:
+        raise DataError(f"{source}: label {rare[0]!r} has only one row; a stratified validation split needs at "
+                        "least two rows of every label")
+    try:
+        train, validation = train_test_split(list(rows), test_size=fraction, random_state=seed,
+                                             stratify=[row["tone"] for row in rows])
+    except ValueError as error:  # too few rows for the fraction and the number of labels
+        raise DataError(f"{source}: cannot hold out {fraction:.0%} of {len(rows)} rows with every one of "
+                        f"{len(counts)} labels in both parts ({error})") from None
+    return list(train), list(validation)
 
 
 def load_qa(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
