@@ -283,6 +283,11 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(parser: argparse.ArgumentParser, flags: Sequence[str], names: tuple[str, str], help: str) -> None:
+    """A repeatable NAME VALUE option (-p, --set), collected as a list of pairs."""
+    parser.add_argument(*flags, nargs=2, action="append", default=[], metavar=names, help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `course` command line."""
     parser = argparse.ArgumentParser(prog="course", description="Run the fine-tuning course's lessons.")
@@ -290,9 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="execute lessons with papermill")
     run.add_argument("notebooks", nargs="*", help="stems such as 01_intro (or a prefix: 01); default: all")
     run.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
-    run.add_argument(
-        "-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="set a parameter"
-    )
+    _pairs(run, ["-p", "--param"], ("NAME", "VALUE"), "set a parameter")
     run.add_argument("--out", help="results folder (default: runs/<profile>)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
     run.set_defaults(handler=command_run)
@@ -301,16 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     student = commands.add_parser("student", help="write student versions: solutions cut out, outputs cleared")
     student.add_argument("notebooks", nargs="*", help="stems or prefixes; default: every lesson")
     student.add_argument("--out", default="student", help="folder for the student notebooks (default: student/)")
-    student.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                         help="set a lab parameter in the handed-out notebooks")
+    _pairs(student, ["-p", "--param"], ("NAME", "VALUE"), "set a lab parameter in the handed-out notebooks")
     student.set_defaults(handler=command_student)
     grade = commands.add_parser("grade", help="grade submitted notebooks (SUBMISSIONS/STUDENT/<lesson>.ipynb)")
     grade.add_argument("submissions", help="a folder with one folder per student")
     grade.add_argument("notebooks", nargs="*", help="only these lessons (default: every submitted lesson)")
     grade.add_argument("--out", default="grades", help="folder for grades.csv and the graded notebooks")
     grade.add_argument("--timeout", type=int, default=300, help="seconds one cell may run (default 300)")
-    grade.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                       help="the lab's parameters, as given to course student")
+    _pairs(grade, ["-p", "--param"], ("NAME", "VALUE"), "the lab's parameters, as given to course student")
     grade.set_defaults(handler=command_grade)
     site = commands.add_parser("site", help="build HTML pages of the executed lessons (after course run)")
     site.add_argument("--runs", help="the executed lessons (default: runs/ci)")
@@ -318,10 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     site.set_defaults(handler=command_site)
     sweep = commands.add_parser("sweep", help="run a lesson over a grid of parameters (a lab for a class)")
     sweep.add_argument("notebook", help="a lesson's stem or prefix (03_lora, 03), or a notebook's path")
-    sweep.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUES"),
-                       help="a swept parameter and its comma-separated values, e.g. -p lora_r 2,8,32")
-    sweep.add_argument("--set", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                       help="a parameter held at one value for every point (taken as is, commas included)")
+    _pairs(sweep, ["-p", "--param"], ("NAME", "VALUES"),
+           "a swept parameter and its comma-separated values, e.g. -p lora_r 2,8,32")
+    _pairs(sweep, ["--set"], ("NAME", "VALUE"),
+           "a parameter held at one value for every point (taken as is, commas included)")
     sweep.add_argument("--metric", action="append", default=[], help="a metrics.json key to collect (dotted for "
                        "nested ones); repeat for several; default: the lesson's key metrics")
     sweep.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
@@ -337,8 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--validation-fraction", type=float, default=0.15,
                         help="share of each label held out of the training file to choose on (default 0.15)")
     search.add_argument("--seed", type=int, default=0, help="seed of the split and the sampler (default 0)")
-    search.add_argument("--set", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="a parameter held at one value in every trial")
+    _pairs(search, ["--set"], ("NAME", "VALUE"), "a parameter held at one value in every trial")
     search.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
     search.add_argument("--out", help="results folder, with the study in study.db (default: labs/<lesson>-search)")
     search.set_defaults(handler=command_search)

@@ -10,8 +10,8 @@ place of the solutions (matched by cell id; nothing else of the submission is ru
 papermill at the ci profile. Exercise, check and hidden-test cells are tagged ``raises-exception`` so that
 one wrong exercise does not stop the others. An exercise scores 1 when its cell, its check and its hidden
 tests all ran without an error, and the check's verdict was "right" (a check prints ❌ and returns False
-rather than raising, so the grader asserts the verdict it stored in ``exercises``). A lesson that times out, dies or cannot be read gets a row saying so, and
-the other gradings go on.
+rather than raising, so the grader asserts the verdict it stored in ``exercises``). A lesson that times out,
+dies or cannot be read gets a row saying so, and the other gradings go on.
 """
 
 from __future__ import annotations

@@ -340,9 +340,14 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
               "validation_fraction": validation_fraction, "plots": plots}
     atomic_write_text(out / "search.json", json.dumps(result, indent=2, default=str) + "\n")
     print(f"\nbest: trial {best.number} {best.params}: validation {metric} {best.value:.4g}; on the test set, "
-          f"once: {result['test'] if result['test'] is None else format(result['test'], '.4g')} ({final.status})\nwrote {out / 'search.json'}, {out / 'trials.csv'} and "
+          f"once: {_number(result['test'])} ({final.status})\nwrote {out / 'search.json'}, {out / 'trials.csv'} and "
           f"{', '.join(plots.values())}", flush=True)
     return result
+
+
+def _number(value: Any) -> str:
+    """A score to 4 significant digits; "none" when the run gave none."""
+    return "none" if value is None else format(value, ".4g")
 
 
 def search_plots(study: Any, out: Path) -> dict[str, str]:
@@ -408,7 +413,7 @@ def write_report(folder: Path) -> Path:
                   "training file.", "",
                   f"**Best:** trial {result['best_trial']}, `{result['best_params']}`: validation "
                   f"{result['best_validation']:.4g}; test (read once, at the end) "
-                  f"{result['test'] if result['test'] is None else format(result['test'], '.4g')}.", "",
+                  f"{_number(result['test'])}.", "",
                   "## Trials", "", trials[shown].to_markdown(index=False), ""]
         lines += [f"![{name}]({Path(p).name})" for name, p in result["plots"].items()] + [""]
         print(trials[shown].to_string(index=False))
