@@ -259,8 +259,9 @@ def command_sweep(args: argparse.Namespace) -> int:
 
     fixed = {name: parse_value(value) for name, value in args.set}
     out = Path(args.out) if args.out else course_root() / "labs" / Path(args.notebook).stem
+    fraction = args.validation_fraction if args.on_validation else None
     table = run_sweep(args.notebook, parse_grid(args.param), out, args.profile, fixed, args.metric,
-                      progress=sys.stderr.isatty())
+                      progress=sys.stderr.isatty(), validation_fraction=fraction)
     return 1 if (table["status"] != "ok").any() else 0
 
 
@@ -325,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
            "a parameter held at one value for every point (taken as is, commas included)")
     sweep.add_argument("--metric", action="append", default=[], help="a metrics.json key to collect (dotted for "
                        "nested ones); repeat for several; default: the lesson's key metrics")
+    sweep.add_argument("--on-validation", action="store_true", help="train on the training file less a "
+                       "stratified validation split, and score on that split: the test file is not read")
+    sweep.add_argument("--validation-fraction", type=float, default=0.15,
+                       help="with --on-validation: the share of each label held out (default 0.15)")
     sweep.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
     sweep.add_argument("--out", help="results folder (default: labs/<lesson>)")
     sweep.set_defaults(handler=command_sweep)

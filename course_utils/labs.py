@@ -139,22 +139,31 @@ def plot_summary(summary: Any, parameter: str | None, metrics: Sequence[str], pa
 
 
 def run_sweep(notebook: str, grid: dict[str, list[Any]], out: Path, profile: str = "ci",
-              fixed: dict[str, Any] | None = None, metrics: Sequence[str] = (), progress: bool = False) -> Any:
+              fixed: dict[str, Any] | None = None, metrics: Sequence[str] = (), progress: bool = False,
+              validation_fraction: float | None = None, split_seed: int = 0) -> Any:
     """Run every point of `grid` (plus `fixed` values) into out/points/<point>/; returns the table of results.
 
     A point whose point.json says "ok" is skipped. A failed point is recorded with its failing cell and the
     others go on. Writes out/sweep.csv, out/summary.csv and out/sweep.png, and out/sweep.json (how it was run).
+    With `validation_fraction`, every point trains on the rest of the training file and is scored on a
+    stratified validation split of it (the lesson's test file is not read): a sweep to choose with.
     """
     import pandas as pd
 
     path, fixed, out = cli.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
-    overlap = sorted(set(grid) & set(fixed))
+    overlap = sorted(set(grid) & (set(fixed) | ({"tone_train", "tone_test"} if validation_fraction else set())))
     if overlap:
-        raise cli.UsageError(f"{overlap[0]} is both swept (-p) and fixed (--set): give it once")
+        raise cli.UsageError(f"{overlap[0]} is both swept (-p) and fixed (--set, or the validation split): "
+                             "give it once")
+    if validation_fraction:
+        fit_file, validation_file, _, _ = split_for_choosing(path, profile, fixed, validation_fraction, split_seed,
+                                                             out)
+        fixed |= {"tone_train": str(fit_file), "tone_test": str(validation_file)}
     points = grid_points(grid)
     _validate(path, profile, [point | fixed for point in points])
     atomic_write_text(out / "sweep.json", json.dumps({"notebook": path.stem, "profile": profile, "grid": grid,
-                                                      "fixed": fixed}, indent=2) + "\n")
+                                                      "fixed": fixed, "validation_fraction": validation_fraction},
+                                                     indent=2) + "\n")
     print(f"course sweep: {path.stem}, {len(points)} point(s), profile {profile}, results in {out}", flush=True)
     records = []
     for index, point in enumerate(points, start=1):
@@ -253,6 +262,29 @@ def _write_rows(path: Path, rows: Sequence[dict[str, str]]) -> Path:
     return path
 
 
+def split_for_choosing(path: Path, profile: str, fixed: dict[str, Any], fraction: float, seed: int,
+                       out: Path) -> tuple[Path, Path, Path, tuple[int, int]]:
+    """The training file split into out/split/train.jsonl and validation.jsonl (stratified, seeded).
+
+    Returns both paths, the test file the lesson would read (which choosing must not), and the two sizes.
+    """
+    from course_utils import data
+
+    if not {"tone_train", "tone_test"} <= cli.notebook_parameters(path):
+        raise cli.UsageError(f"{path.stem} does not take tone_train and tone_test: choosing on validation needs "
+                             "both, to train on part of the training file and score on the rest")
+    if "tone_test" in fixed:
+        raise cli.UsageError("tone_test cannot be fixed when choosing on validation: the validation split takes "
+                             "its place, and the test file is left alone")
+    base = resolve_params(profile, **{k: v for k, v in fixed.items() if k != "out_dir"})
+    train_file, test_file = resolve_course_path(base.tone_train), resolve_course_path(base.tone_test)
+    fit_rows, validation_rows = data.validation_split(data.load_tone(train_file), fraction, seed,
+                                                      source=str(train_file))
+    fit_file = _write_rows(out / "split" / "train.jsonl", fit_rows)
+    validation_file = _write_rows(out / "split" / "validation.jsonl", validation_rows)
+    return fit_file, validation_file, test_file, (len(fit_rows), len(validation_rows))
+
+
 def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: int, out: Path,
                profile: str = "ci", fixed: dict[str, Any] | None = None, metric: str | None = None,
                sampler: str = "tpe", validation_fraction: float = 0.15, seed: int = 0,
@@ -262,8 +294,6 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
     Returns (and writes to out/search.json) the best parameters, their validation score and their test score.
     """
     import optuna
-
-    from course_utils import data
 
     path, fixed, out = cli.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
     metric = metric or SEARCH_METRICS.get(path.stem)
@@ -276,17 +306,8 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
     taken = sorted(set(space) & (set(fixed) | {"tone_train", "tone_test"}))
     if taken:
         raise cli.UsageError(f"{taken[0]} cannot be searched: it is fixed, or it is the data the search splits")
-    accepted = cli.notebook_parameters(path)
-    if not {"tone_train", "tone_test"} <= accepted:
-        raise cli.UsageError(f"{path.stem} does not take tone_train and tone_test: a search needs both, to train "
-                             "on part of the training file and choose on the rest")
-    base = resolve_params(profile, **{k: v for k, v in fixed.items() if k != "out_dir"})
-    train_file, test_file = resolve_course_path(base.tone_train), resolve_course_path(base.tone_test)
-    fit_rows, validation_rows = data.validation_split(data.load_tone(train_file), validation_fraction, seed,
-                                                      source=str(train_file))
-    split = out / "split"
-    fit_file, validation_file = _write_rows(split / "train.jsonl", fit_rows), _write_rows(split / "validation.jsonl",
-                                                                                         validation_rows)
+    fit_file, validation_file, test_file, sizes = split_for_choosing(path, profile, fixed, validation_fraction, seed,
+                                                                     out)
     choosing = fixed | {"tone_train": str(fit_file), "tone_test": str(validation_file)}
     # Each end of every range (each choice's first and last) is checked as `course run` checks -p values.
     ends = [{name: parts[end] for name, (_, parts) in space.items()} for end in (0, -1)]
@@ -303,7 +324,7 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
     study.sampler = draw
     remaining = max(0, trials - len(finished))
     print(f"course search: {path.stem}, {remaining} trial(s) to run ({len(finished)} in {out / 'study.db'} already), "
-          f"maximising validation {metric}; {len(fit_rows)} rows to train on, {len(validation_rows)} to choose "
+          f"maximising validation {metric}; {sizes[0]} rows to train on, {sizes[1]} to choose "
           f"with; the test file is read once, at the end", flush=True)
 
     def objective(trial: Any) -> float:

@@ -160,3 +160,15 @@ def test_a_sweep_of_lesson_03_collects_its_key_metrics(tmp_path):
     (row,) = rows_of(out / "sweep.csv")
     assert row["status"] == "ok"
     assert 0 <= float(row["lora_accuracy"]) <= 1 and float(row["adapter_mb"]) > 0 and float(row["lora_trainable_pct"]) > 0
+
+
+@pytest.mark.labs
+def test_a_sweep_on_validation_scores_on_the_split_and_never_reads_the_test_file(tmp_path):
+    out = tmp_path / "choose"
+    assert cli.main(["sweep", PROBE, "-p", "lora_r", "8,16", "--on-validation", "--out", str(out)]) == 0
+    for metrics_path in out.glob("points/*/lab_probe/metrics.json"):
+        read = json.loads(metrics_path.read_text())["files_read"]
+        assert read == [str(out / "split" / "train.jsonl"), str(out / "split" / "validation.jsonl")]
+    assert len(list(out.glob("points/*/lab_probe/metrics.json"))) == 2
+    assert cli.main(["sweep", PROBE, "-p", "lora_r", "8", "--on-validation", "--set", "tone_test", TEST_FILE,
+                     "--out", str(tmp_path / "refused")]) == 2
