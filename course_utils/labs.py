@@ -6,8 +6,8 @@
 
 Every point of a sweep and every trial of a search runs through `cli.run_notebook`, the same papermill path as
 `course run`, into its own folder. A point that finished is not run again, so an interrupted sweep resumes; a
-search keeps its trials in an Optuna study in SQLite (`study.db`), so it resumes too, and two terminals can add
-trials to one study.
+search keeps its trials in an Optuna study in SQLite (`study.db`), so it resumes too, and two terminals running
+the same search add trials to one study.
 
 A search chooses on a validation split: it carves a stratified 15 % (`data.validation_split`) out of the
 training file, and each trial trains on the rest and is scored on that split, passed to the lesson as its
@@ -20,6 +20,7 @@ import itertools
 import json
 import math
 import re
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -313,10 +314,18 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
     ends = [{name: parts[end] for name, (_, parts) in space.items()} for end in (0, -1)]
     _validate(path, profile, [choosing | values for values in ends])
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the course prints each trial, a failed one with its cell
     out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{out / 'study.db'}"
-    study = optuna.create_study(study_name=path.stem, storage=storage, load_if_exists=True, direction="maximize")
+    for attempt in range(5):  # two terminals starting at once race to create the tables: the loser waits, retries
+        try:
+            study = optuna.create_study(study_name=path.stem, storage=storage, load_if_exists=True,
+                                        direction="maximize")
+            break
+        except Exception:  # sqlalchemy's OperationalError or IntegrityError from the other process's schema
+            if attempt == 4:
+                raise
+            time.sleep(1 + attempt)
     finished = [t for t in study.trials if t.state.is_finished()]
     # A resumed search seeds its sampler past the trials already drawn, so it does not draw them again.
     draw = optuna.samplers.RandomSampler(seed=seed + len(study.trials)) if sampler == "random" else \
@@ -342,7 +351,9 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
             raise TrialFailed(f"{metric} is not a number in metrics.json (got {score!r})")
         return float(score)
 
-    study.optimize(objective, n_trials=remaining, catch=(TrialFailed,))
+    # Another terminal may add trials to the same study: stop when the study holds `trials`, whoever ran them.
+    enough = optuna.study.MaxTrialsCallback(trials, states=None)
+    study.optimize(objective, n_trials=remaining, catch=(TrialFailed,), callbacks=[enough])
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     atomic_write_text(out / "trials.csv", study.trials_dataframe().to_csv(index=False))

@@ -172,3 +172,25 @@ def test_a_sweep_on_validation_scores_on_the_split_and_never_reads_the_test_file
     assert len(list(out.glob("points/*/lab_probe/metrics.json"))) == 2
     assert cli.main(["sweep", PROBE, "-p", "lora_r", "8", "--on-validation", "--set", "tone_test", TEST_FILE,
                      "--out", str(tmp_path / "refused")]) == 2
+
+
+@pytest.mark.labs
+def test_two_terminals_add_trials_to_one_study_and_stop_at_the_total(tmp_path):
+    """Both start at once: they race to create the SQLite tables, then share the study's trial numbers."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    out = tmp_path / "shared"
+    command = [sys.executable, "-m", "course_utils", "search", PROBE, "--trials", "6", "--metric", "lora_accuracy",
+               "--sampler", "random", "-s", "peft_learning_rate=log:1e-4:1e-1", "-s", "lora_r=int:14:32",
+               "--out", str(out)]
+    terminals = [subprocess.Popen(command + ["--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True) for seed in (1, 2)]
+    outputs = [terminal.communicate(timeout=300)[0] for terminal in terminals]
+    assert [terminal.returncode for terminal in terminals] == [0, 0], outputs
+    study = optuna.load_study(study_name="lab_probe", storage=f"sqlite:///{out / 'study.db'}")
+    # Each terminal stops once the study holds 6 trials; one already running in the other terminal still finishes.
+    assert 6 <= len(study.trials) <= 7 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert sorted(p.name for p in (out / "trials").iterdir()) == [f"{t.number:03d}" for t in study.trials]
