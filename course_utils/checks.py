@@ -416,9 +416,9 @@ def accumulation(steps: Callable[[int, int, int], int], exercise: str = "8.1") -
     except ValueError:
         return report(exercise, True, "the steps are right, and a batch that cannot be split evenly is refused.")
     except Exception as error:  # anything else is not the agreed error
-        return report(exercise, False, f"20 examples in micro-batches of 8 should raise ValueError (got "
+        return report(exercise, False, f"a global batch of 20 with 8 per device on 1 process should raise ValueError (got "
                                        f"{type(error).__name__}).")
-    return report(exercise, False, "20 examples cannot be split into micro-batches of 8: raise ValueError.")
+    return report(exercise, False, "a global batch of 20 with 8 per device on 1 process cannot be split evenly: raise ValueError.")
 
 
 def bytes_per_rank(held: Callable[[int, int, bool], float], parameters: int, processes: int,
