@@ -321,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", help="run a lesson over a grid of parameters (a lab for a class)")
     sweep.add_argument("notebook", help="a lesson's stem or prefix (03_lora, 03), or a notebook's path")
     _pairs(sweep, ["-p", "--param"], ("NAME", "VALUES"),
-           "a swept parameter and its comma-separated values, e.g. -p lora_r 2,8,32")
+           "a swept parameter and its comma-separated values, e.g. -p lora_r 2,8,32; names joined by ':' "
+           "move together: -p lora_r:lora_alpha 2:4,8:16,32:64")
     _pairs(sweep, ["--set"], ("NAME", "VALUE"),
            "a parameter held at one value for every point (taken as is, commas included)")
     sweep.add_argument("--metric", action="append", default=[], help="a metrics.json key to collect (dotted for "

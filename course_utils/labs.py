@@ -51,21 +51,45 @@ def metric_value(metrics: dict[str, Any], name: str) -> Any:
 
 
 def parse_grid(pairs: Sequence[tuple[str, str]]) -> dict[str, list[Any]]:
-    """`-p lora_r 2,8,32 -p seed 0,1` as {"lora_r": [2, 8, 32], "seed": [0, 1]}: each comma-separated value parsed."""
+    """`-p lora_r 2,8,32 -p seed 0,1` as {"lora_r": [2, 8, 32], "seed": [0, 1]}: each comma-separated value parsed.
+
+    Names joined by `:` move together: `-p lora_r:lora_alpha 2:4,8:16,32:64` is one axis of three points, each
+    value giving one number per name ({"lora_r:lora_alpha": [[2, 4], [8, 16], [32, 64]]}).
+    """
     grid: dict[str, list[Any]] = {}
     for name, text in pairs:
-        if name in grid:
-            raise cli.UsageError(f"-p {name} is given twice: list its values once, separated by commas")
-        values = [cli.parse_value(part) for part in text.split(",") if part.strip()]
-        if not values:
+        names = name.split(":")
+        taken = [n for n in names if n in grid_parameters(grid) or names.count(n) > 1]
+        if taken:
+            raise cli.UsageError(f"-p {taken[0]} is given twice: list its values once, separated by commas")
+        parts = [part for part in text.split(",") if part.strip()]
+        if not parts:
             raise cli.UsageError(f"-p {name} has no values: give one or more, separated by commas")
-        grid[name] = values
+        if len(names) == 1:
+            grid[name] = [cli.parse_value(part) for part in parts]
+            continue
+        wrong = [part for part in parts if len(part.split(":")) != len(names)]
+        if wrong:
+            raise cli.UsageError(f"-p {name}: the value {wrong[0]!r} does not give {len(names)} values joined by ':' "
+                                 f"(one for each of {', '.join(names)}), e.g. -p lora_r:lora_alpha 2:4,8:16")
+        grid[name] = [[cli.parse_value(value) for value in part.split(":")] for part in parts]
     return grid
 
 
+def grid_parameters(grid: dict[str, list[Any]]) -> list[str]:
+    """The parameter names a grid sets, tied ones (`lora_r:lora_alpha`) split into theirs."""
+    return [name for key in grid for name in key.split(":")]
+
+
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """Every combination of the grid's values, the first parameter varying slowest."""
-    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    """Every combination of the grid's values, the first parameter varying slowest; tied names move together."""
+    points = []
+    for values in itertools.product(*grid.values()):
+        point: dict[str, Any] = {}
+        for key, value in zip(grid, values):
+            point |= dict(zip(key.split(":"), value)) if ":" in key else {key: value}
+        points.append(point)
+    return points
 
 
 def point_name(point: dict[str, Any]) -> str:
@@ -152,7 +176,7 @@ def run_sweep(notebook: str, grid: dict[str, list[Any]], out: Path, profile: str
     import pandas as pd
 
     path, fixed, out = cli.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
-    overlap = sorted(set(grid) & (set(fixed) | ({"tone_train", "tone_test"} if validation_fraction else set())))
+    overlap = sorted(set(grid_parameters(grid)) & (set(fixed) | ({"tone_train", "tone_test"} if validation_fraction else set())))
     if overlap:
         raise cli.UsageError(f"{overlap[0]} is both swept (-p) and fixed (--set, or the validation split): "
                              "give it once")
@@ -187,7 +211,7 @@ def run_sweep(notebook: str, grid: dict[str, list[Any]], out: Path, profile: str
     table = pd.DataFrame([{**r["point"], "status": r["status"], "seconds": r["seconds"], "detail": r["detail"],
                            **{m: metric_value(r["metrics"], m) for m in chosen}} for r in records])
     atomic_write_text(out / "sweep.csv", table.to_csv(index=False))
-    write_sweep_summary(table, list(grid), chosen, out)
+    write_sweep_summary(table, grid_parameters(grid), chosen, out)
     return table
 
 

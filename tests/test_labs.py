@@ -32,6 +32,18 @@ def test_a_grid_expands_to_every_combination_and_rejects_a_parameter_given_twice
         labs.parse_grid([("seed", "0"), ("seed", "1")])
 
 
+def test_names_joined_by_a_colon_move_together_and_must_each_get_a_value():
+    grid = labs.parse_grid([("lora_r:lora_alpha", "2:4,8:16,32:64"), ("seed", "0,1")])
+    assert labs.grid_parameters(grid) == ["lora_r", "lora_alpha", "seed"]
+    points = labs.grid_points(grid)
+    assert len(points) == 6 and points[0] == {"lora_r": 2, "lora_alpha": 4, "seed": 0}
+    assert {(p["lora_r"], p["lora_alpha"]) for p in points} == {(2, 4), (8, 16), (32, 64)}
+    with pytest.raises(cli.UsageError, match="'8' does not give 2 values joined by ':'"):
+        labs.parse_grid([("lora_r:lora_alpha", "2:4,8")])
+    with pytest.raises(cli.UsageError, match="lora_r is given twice"):
+        labs.parse_grid([("lora_r:lora_alpha", "2:4"), ("lora_r", "8")])
+
+
 @pytest.mark.parametrize("spec, message", [("lora_r=int:64:2", "LOW < HIGH"), ("lr=log:0:1", "above 0"),
                                            ("lora_r=int:2:6.5", "whole numbers"), ("lora_r=range:2:8", "KIND")])
 def test_a_bad_search_space_is_refused_with_what_is_valid(spec, message):
