@@ -73,6 +73,14 @@ def _check_long_rope(config_file: Path) -> None:
         )
 
 
+def ties_embeddings(model_dir: Path) -> bool:
+    """Whether the model's output head is its embedding table (`tie_word_embeddings`, as transformers reads it)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=False)
+    return bool(getattr(config.get_text_config(), "tie_word_embeddings", False))
+
+
 def merge_adapter(base_model: Any, adapter_dir: Path, tokenizer: Any, output_dir: Path) -> Path:
     """Load the adapter onto `base_model`, fold it in with merge_and_unload, save model + tokenizer (safetensors)."""
     from peft import PeftModel
@@ -101,6 +109,11 @@ def build_onnx(
     ``matmul_mixed_precision=last_matmul:int8``; llama.cpp's 4-bit files do the same): with it
     in 4 bits, course-tiny trained at the cpu profile lost 14 points of accuracy, with it at
     8 bits none (measured 2026-11-24; ``pytest -m cpu`` checks it).
+    A model that ties its output head to its embeddings (SmolLM2, Qwen2.5-0.5B) gets the builder's
+    ``shared_embeddings=false`` with the 8-bit head: the builder's shared table cannot be 4-bit for
+    the Gather and 8-bit for the MatMul, and onnxruntime refused the model it wrote ("Node input
+    'lm_head.MatMul.weight_Q8G32' is not a graph input"). Stored apart, the SmolLM2-135M shape's int4
+    export grew from 81 to 111 MB (measured 2026-11-25).
     With `adapter_dir` (a peft LoRA folder), the builder keeps the adapter as separate LoRA
     matrices beside each weight instead of merging it (its ``adapter_path`` option).
     """
@@ -112,7 +125,9 @@ def build_onnx(
                    "-o", str(staging), "-p", precision, "-e", execution_provider,
                    "-c", str(staging / ".builder-cache")]
         extra = ["op_types_to_quantize=MatMul/Gather"] if precision == "int4" and quantize_embeddings else []
-        extra += ["matmul_mixed_precision=last_matmul:int8"] if precision == "int4" and int8_head else []
+        if precision == "int4" and int8_head:
+            extra += ["matmul_mixed_precision=last_matmul:int8"]
+            extra += ["shared_embeddings=false"] if ties_embeddings(model_dir) else []
         extra += [f"adapter_path={adapter_dir}"] if adapter_dir is not None else []
         command += ["--extra_options", *extra] if extra else []
         finished = subprocess.run(command, capture_output=True, text=True)

@@ -130,3 +130,32 @@ def test_an_export_without_an_adapter_has_no_lora_matrices(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="has no LoRA matrices"):
         export.make_adapters_switchable(tmp_path, tmp_path / "switchable")
     assert not (tmp_path / "x.onnx_adapter").exists() and not (tmp_path / "switchable").exists()
+
+
+@pytest.mark.slow
+def test_a_model_with_tied_embeddings_exports_to_int4_with_its_head_at_8_bits(tiny_model_path: Path, tmp_path: Path) -> None:
+    """Found by the gpu_path tier: SmolLM2 ties its head to its embeddings, and the builder's shared table
+    with an 8-bit head wrote a model onnxruntime refused. A tiny tied Llama must export, load and generate."""
+    import onnxruntime_genai as og
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_path))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "tied", safe_serialization=True)
+    tokenizer.save_pretrained(tmp_path / "tied")
+    assert export.ties_embeddings(tmp_path / "tied") and not export.ties_embeddings(tiny_model_path)
+
+    onnx_dir = export.build_onnx(tmp_path / "tied", tmp_path / "int4", "int4")
+    bits = export.weight_bits(onnx_dir)
+    assert {bits[name] for name in bits if "lm_head" in name} == {8}
+    assert {bits[name] for name in bits if "embed_tokens" in name} == {4}
+    model = og.Model(str(onnx_dir))  # what failed: "'lm_head.MatMul.weight_Q8G32' is not a graph input"
+    generator_params = og.GeneratorParams(model)
+    generator_params.set_search_options(max_length=8)
+    generator = og.Generator(model, generator_params)
+    generator.append_tokens([[tokenizer.bos_token_id or 1]])
+    generator.generate_next_token()
+    assert generator.get_next_tokens()[0] < len(tokenizer)
