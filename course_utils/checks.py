@@ -416,9 +416,10 @@ def accumulation(steps: Callable[[int, int, int], int], exercise: str = "8.1") -
     except ValueError:
         return report(exercise, True, "the steps are right, and a batch that cannot be split evenly is refused.")
     except Exception as error:  # anything else is not the agreed error
-        return report(exercise, False, f"a global batch of 20 with 8 per device on 1 process should raise ValueError (got "
-                                       f"{type(error).__name__}).")
-    return report(exercise, False, "a global batch of 20 with 8 per device on 1 process cannot be split evenly: raise ValueError.")
+        return report(exercise, False, f"a global batch of 20 with 8 per device on 1 process should raise "
+                                       f"ValueError (got {type(error).__name__}).")
+    return report(exercise, False, "a global batch of 20 with 8 per device on 1 process cannot be split evenly: "
+                                   "raise ValueError.")
 
 
 def bytes_per_rank(held: Callable[[int, int, bool], float], parameters: int, processes: int,

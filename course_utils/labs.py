@@ -176,7 +176,8 @@ def run_sweep(notebook: str, grid: dict[str, list[Any]], out: Path, profile: str
     import pandas as pd
 
     path, fixed, out = cli.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
-    overlap = sorted(set(grid_parameters(grid)) & (set(fixed) | ({"tone_train", "tone_test"} if validation_fraction else set())))
+    split_files = {"tone_train", "tone_test"} if validation_fraction else set()
+    overlap = sorted(set(grid_parameters(grid)) & (set(fixed) | split_files))
     if overlap:
         raise cli.UsageError(f"{overlap[0]} is both swept (-p) and fixed (--set, or the validation split): "
                              "give it once")
