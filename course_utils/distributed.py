@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,6 +22,13 @@ from typing import Any, Sequence
 
 PROGRESS_PREFIX = "[rank "
 """Lines the training script prints with this prefix are shown while it runs; everything else is kept for errors."""
+
+HOSTNAME_WARNING = re.compile(
+    r"^\[W\d{4} [\d:.]+ socket\.cpp:\d+\] \[c10d\] The hostname of the client socket cannot be retrieved\. err=-?\d+$")
+"""torch's c10d warning (torch 2.13) on a machine that cannot look up a name for its loopback socket (no network,
+no DNS); it says nothing about the script, and torchrun works over loopback all the same, so `last_lines` leaves it
+out. It reads: `[W1201 15:48:33.418992254 socket.cpp:207] [c10d] The hostname of the client socket cannot be
+retrieved. err=-3`"""
 
 
 def cpu_count() -> int:
@@ -118,7 +126,9 @@ def kill_process_tree(pid: int) -> None:
 
 def last_lines(output: list[str], count: int = 25) -> str:
     """The processes' last `count` lines before torchrun's own report of a failure (its traceback says little),
-    followed by the report's first line, which names the exit code and the rank that failed."""
+    followed by the report's first line, which names the exit code and the rank that failed; without
+    torch's c10d hostname warning (`HOSTNAME_WARNING`)."""
+    output = [line for line in output if not HOSTNAME_WARNING.match(line)]
     report = next((i for i, line in enumerate(output) if "failed (exitcode" in line), None)
     if report is None:
         return "\n".join(output[-count:])
