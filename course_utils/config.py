@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 COURSE_TINY = "course-tiny"
+# A real SLM built offline from a pinned PyPI wheel (course_utils.model_import): the laptop profile's model.
+SMOLLM2_135M = "smollm2-135m-instruct"
+BUILT_MODELS = (COURSE_TINY, SMOLLM2_135M)
 
 # Each profile is a handful of plain values. "ci" is small for testing efficiency.
 # learning_rate is for full fine-tuning; PEFT methods train few weights and take a larger peft_learning_rate.
@@ -117,10 +120,28 @@ def _check_labels(value: Any) -> str | None:
 
 def _check_model_id(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
-        return f'must be "{COURSE_TINY}", a Hugging Face model id or a local folder'
-    if looks_like_path(value) and not Path(value).expanduser().exists():
-        return f"is a local path that does not exist: {value}"
+        return f'must be "{COURSE_TINY}", "{SMOLLM2_135M}", a Hugging Face model id or a local folder'
+    if value in BUILT_MODELS:
+        return None
+    if looks_like_path(value):
+        folder = Path(value).expanduser()
+        if not folder.exists():
+            return f"is a local path that does not exist: {value}"
+        if (folder / "tokenizer_config.json").is_file() and not _has_chat_template(folder):
+            return (f"is a model without a chat template ({value}), and every lesson formats its examples with one; "
+                    f'use an instruct or chat model (such as "{SMOLLM2_135M}"), or set tokenizer.chat_template '
+                    "and save the tokenizer into that folder again")
     return None
+
+
+def _has_chat_template(folder: Path) -> bool:
+    """True when the tokenizer saved in `folder` carries a chat template (a .jinja/.json file or its config)."""
+    import json
+
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    config = folder / "tokenizer_config.json"
+    return config.is_file() and bool(json.loads(config.read_text(encoding="utf-8")).get("chat_template"))
 
 
 def _check_file(value: Any) -> str | None:

@@ -107,7 +107,21 @@ def run_checks() -> list[Check]:
     checks.append(check_bitsandbytes())
     checks += check_resources()
     checks.append(check_olive())
+    checks.append(check_real_model())
     return checks
+
+
+def check_real_model() -> Check:
+    """The laptop profile's real SLM: its card, and whether its wheel is cached and its folder built."""
+    from course_utils import model_import
+
+    model = model_import.SMOLLM2
+    card = f"{model.description} License {model.license}; from {model.package}=={model.version} on PyPI."
+    if (model_import.packaged_folder(model) / "config.json").is_file():
+        return Check(OK, model.name, f"built at {model_import.packaged_folder(model)}. {card}")
+    if model_import.cached_wheel(model):
+        return Check(OK, model.name, f"wheel cached; built on first use (about 40 s). {card}")
+    return Check(WARN, model.name, f"not fetched: run `course model fetch` (make setup does) while online. {card}")
 
 
 def check_olive() -> Check:

@@ -71,45 +71,99 @@ def parse_label(answer: str, labels: Sequence[str]) -> str | None:
     return None
 
 
+def lenient_label(answer: str, labels: Sequence[str]) -> str | None:
+    """The one label named anywhere in the answer as a whole word, or None when it names none or several.
+
+    "The tone of this phrase is joy." gives joy; "joy or sadness" gives None. This reads what a model knows
+    when it does not answer in the required format; the strict `parse_label` is what a program can use.
+    """
+    text = label_key(answer)
+    found = set()
+    for label in sorted(labels, key=lambda name: len(label_key(name)), reverse=True):
+        pattern = r"(?<!\w)" + re.escape(label_key(label)) + r"(?!\w)"
+        if re.search(pattern, text):
+            found.add(label)
+            text = re.sub(pattern, " ", text)  # "very sad" is not also "sad"
+    return found.pop() if len(found) == 1 else None
+
+
+# Tokens a tone answer may take: a label and the end-of-turn token need far fewer; a model answering in a sentence
+# ("The tone of this phrase is joy.") needs about this many for the lenient score to read it.
+TONE_ANSWER_TOKENS = 16
+
+
 def tone_accuracy(
-    model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str], batch_size: int = 32
+    model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str], batch_size: int = 32,
+    max_new_tokens: int = TONE_ANSWER_TOKENS,
 ) -> dict[str, Any]:
-    """Held-out accuracy and invalid-answer rate of greedy answers, with every answer kept for inspection."""
+    """Held-out accuracy of greedy answers, strict and lenient, the invalid rate, and every answer for inspection.
+
+    strict (`accuracy`): the answer starts with the right label (`parse_label`), the format fine-tuning teaches;
+    lenient (`lenient_accuracy`): the right label is the only one the answer names (`lenient_label`).
+    """
     prompts = chat_prompts(tokenizer, [tone_instruction(row["phrase"], labels) for row in rows])
-    answers = generate_answers(model, tokenizer, prompts, batch_size=batch_size)
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
     predictions = [parse_label(answer, labels) for answer in answers]
+    lenient = [lenient_label(answer, labels) for answer in answers]
     correct = sum(pred == row["tone"] for pred, row in zip(predictions, rows))
-    invalid = sum(pred is None for pred in predictions)
     return {
         "accuracy": correct / len(rows),
-        "invalid_rate": invalid / len(rows),
+        "lenient_accuracy": sum(pred == row["tone"] for pred, row in zip(lenient, rows)) / len(rows),
+        "invalid_rate": sum(pred is None for pred in predictions) / len(rows),
         "answers": answers,
         "predictions": predictions,
+        "lenient_predictions": lenient,
     }
 
 
 @torch.no_grad()
+def label_scores(model: Any, tokenizer: Any, prompts: Sequence[str], labels: Sequence[str],
+                 batch_size: int = 32) -> torch.Tensor:
+    """Mean log-probability of each label's tokens as the answer to each templated prompt: (prompts, labels).
+
+    Each batch of prompts runs through the model once (left-padded, keeping its KV cache); every label is then
+    scored as a continuation of that cache, which is cropped back after each label. Only the label tokens'
+    positions are turned into log-probabilities, not the whole vocabulary at every prompt position.
+    """
+    from transformers import DynamicCache
+
+    label_ids = [tokenizer(label, add_special_tokens=False)["input_ids"] for label in labels]
+    scores = torch.zeros(len(prompts), len(labels))
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
+                          padding_side="left", add_special_tokens=False).to(model.device)
+        rows, prompt_length = batch["input_ids"].shape
+        cache = DynamicCache(config=model.config)
+        first = model(**batch, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
+        first_log_probs = torch.log_softmax(first, dim=-1)
+        for index, ids in enumerate(label_ids):
+            total = first_log_probs[:, ids[0]].cpu()
+            if len(ids) > 1:
+                follow = torch.tensor([ids[:-1]] * rows, device=model.device)
+                mask = torch.cat([batch["attention_mask"], torch.ones_like(follow)], dim=1)
+                logits = model(input_ids=follow, attention_mask=mask, past_key_values=cache, use_cache=True).logits
+                log_probs = torch.log_softmax(logits.float(), dim=-1)
+                targets = torch.tensor(ids[1:], device=model.device).expand(rows, -1)
+                total = total + log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).sum(dim=1).cpu()
+                cache.crop(-(len(ids) - 1))  # drop the label tokens again: the cache holds the prompt only
+            scores[start : start + rows, index] = total / len(ids)
+    return scores
+
+
+def ranked_tone_picks(
+    model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str], batch_size: int = 32
+) -> list[str]:
+    """For each row, the label whose answer tokens the model finds most likely (`label_scores`)."""
+    prompts = chat_prompts(tokenizer, [tone_instruction(row["phrase"], labels) for row in rows])
+    return [labels[pick] for pick in label_scores(model, tokenizer, prompts, labels, batch_size).argmax(dim=1).tolist()]
+
+
 def ranked_tone_accuracy(
     model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str], batch_size: int = 32
 ) -> float:
     """Accuracy when the model must pick a label: the one whose answer tokens it finds most likely."""
-    prompts = chat_prompts(tokenizer, [tone_instruction(row["phrase"], labels) for row in rows])
-    scores = torch.zeros(len(rows), len(labels))
-    for label_index, label in enumerate(labels):
-        for start in range(0, len(rows), batch_size):
-            chunk = prompts[start : start + batch_size]
-            prompt_lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in chunk]
-            batch = tokenizer([p + label for p in chunk], return_tensors="pt", padding=True, padding_side="right",
-                              add_special_tokens=False).to(model.device)
-            log_probs = torch.log_softmax(model(**batch).logits[:, :-1].float(), dim=-1)
-            targets = batch["input_ids"][:, 1:]
-            token_log_probs = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            for row, prompt_length in enumerate(prompt_lengths):
-                answer_length = int(batch["attention_mask"][row].sum()) - prompt_length
-                answer = token_log_probs[row, prompt_length - 1 : prompt_length - 1 + answer_length]
-                scores[start + row, label_index] = answer.mean()
-    picks = scores.argmax(dim=1).tolist()
-    return sum(labels[pick] == row["tone"] for pick, row in zip(picks, rows)) / len(rows)
+    picks = ranked_tone_picks(model, tokenizer, rows, labels, batch_size)
+    return sum(pick == row["tone"] for pick, row in zip(picks, rows)) / len(rows)
 
 
 def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_size: int = 32) -> dict[str, Any]:

