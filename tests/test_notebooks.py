@@ -166,9 +166,10 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     # "int4 stays within a few points of LoRA's accuracy": measured +1.5 points; allow 5.
     assert abs(metrics["int4_accuracy"] - metrics["lora_accuracy"]) <= 0.05
     assert metrics["lora_accuracy"] >= 0.4
-    # "onnxruntime-genai wins by a large factor in both precisions" on course-tiny: measured 18x side by side in one
-    # process; require 2x so machine noise cannot flip it.
-    assert metrics["ort_speedup_vs_torch"] >= 2
+    # "onnxruntime-genai is faster than PyTorch's generate in both precisions" on course-tiny, by a ratio that varies
+    # between machines: measured 18x on an earlier machine, 1.47x and 1.51x (two runs) on 2026-12-01, where an earlier
+    # bound of 2x failed; so the lesson claims only "faster", and this asserts that.
+    assert metrics["ort_speedup_vs_torch"] > 1
     assert metrics["architecture"] == "LlamaForCausalLM"
     # Section 7: on one switchable ONNX model, each active adapter (and none) reproduces its PyTorch model token for
     # token, and "each adapter file is a small fraction of the base model's size" (measured 8 %; require <= 20 %).
