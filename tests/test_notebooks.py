@@ -29,21 +29,38 @@ def images_in(notebook: Path) -> int:
 
 
 def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
-    # "near zero": the base model has never seen the task. Measured 0.0 at ci; allow up to 10 %.
-    assert metrics["base_accuracy"] <= 0.10
-    # "most answers are invalid": measured 100 %; at least 80 %.
-    assert metrics["base_invalid_rate"] >= 0.80
-    # "no better than chance" when choosing among 4 balanced labels: 25 % +- 10 points.
     assert metrics["chance_accuracy"] == 0.25
-    assert metrics["base_ranked_accuracy"] == pytest.approx(0.25, abs=0.10)
     # Shipped data sizes, and the held-out split shares no phrase with training.
     assert metrics["n_train"] >= 1000 and metrics["n_test"] == 200 and metrics["split_overlap"] == 0
     assert metrics["labels"] == ["fear", "joy", "sadness", "surprise"]
-    # "a few hundred thousand parameters"; "every example fits in under 100 tokens".
-    assert 100_000 <= metrics["model_params"] < 1_000_000
-    assert 0 < metrics["max_tokens"] < 100
-    # Pretraining curve, length histogram and the baseline bar chart are drawn.
-    assert images_in(executed) >= 3
+    # "Every example fits in under 128 tokens with either model" (course-tiny: 95; SmolLM2, system message and all: 79).
+    assert 0 < metrics["max_tokens"] < 128
+    if metrics["params"]["model_id"] == config.COURSE_TINY:
+        # "near zero": the base model has never seen the task. Measured 0.0 at ci; allow up to 10 %.
+        assert metrics["base_accuracy"] <= 0.10 and metrics["base_lenient_accuracy"] <= 0.10
+        # "most answers are invalid": measured 100 %; at least 80 %.
+        assert metrics["base_invalid_rate"] >= 0.80
+        # "no better than chance" when choosing among 4 balanced labels: 25 % +- 10 points.
+        assert metrics["base_ranked_accuracy"] == pytest.approx(0.25, abs=0.10)
+        # "254 K parameters in 2 layers", a separate head.
+        assert metrics["model_params"] == 254_272 and metrics["tied_head"] is False
+        # Pretraining curve, length histogram and the baseline bar chart are drawn.
+        assert images_in(executed) >= 3
+        return
+    # The real SLM (the cpu profile, and the real tier). "134.5 million in 30 layers", the head tied.
+    assert metrics["params"]["model_id"] == config.SMOLLM2_135M
+    assert metrics["model_params"] == 134_515_008 and metrics["tied_head"] is True
+    # "strict accuracy is 0 % and every answer is invalid": measured exactly that (greedy, so it repeats).
+    assert metrics["base_accuracy"] == 0.0 and metrics["base_invalid_rate"] == 1.0
+    # "half of its answers name exactly one label, and that label is right 70 % of the time: lenient accuracy 35 %":
+    # measured 50 %, 70 % and 35 % on the 200 phrases; allow 5 points either way for a different CPU's rounding.
+    assert metrics["base_names_one_label"] == pytest.approx(0.50, abs=0.05)
+    assert metrics["base_lenient_accuracy"] / metrics["base_names_one_label"] == pytest.approx(0.70, abs=0.05)
+    assert metrics["base_lenient_accuracy"] == pytest.approx(0.35, abs=0.05)
+    # "picks the right label 30 % of the time, which this run cannot tell from chance: the interval includes 25 %".
+    low, high = metrics["base_ranked_ci"]
+    assert metrics["base_ranked_accuracy"] == pytest.approx(0.30, abs=0.05) and low <= 0.25 <= high
+    assert images_in(executed) >= 2  # length histogram and the baseline bars (no pretraining curve for SmolLM2)
 
 
 def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
@@ -52,18 +69,27 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
               "checkpoint_mb", "accuracy"}
     assert set(methods) == {"full", "lora", "ia3"} and all(fields <= set(m) for m in methods.values())
     base = metrics["base_accuracy"]
+    real = metrics["params"]["model_id"] != config.COURSE_TINY  # SmolLM2 at the cpu profile
     assert base <= 0.10
-    # "LoRA learns the task well above the base model": measured 59.5 % vs 0 % at ci; require +30 points.
+    # "LoRA learns the task well above the base model": measured 59.5 % vs 0 % at ci, 68 % vs 0 % on SmolLM2 (cpu);
+    # require +30 points.
     assert methods["lora"]["accuracy"] >= base + 0.30
-    # "Full fine-tuning learns the task best in these few steps": measured 87 %.
+    # "Full fine-tuning scored highest in these few steps": measured 87 % at ci, 94 % on SmolLM2.
     assert methods["full"]["accuracy"] >= methods["lora"]["accuracy"]
     # Trainable share: IA3 < LoRA < full (= 100 %).
     assert methods["ia3"]["trainable_pct"] < methods["lora"]["trainable_pct"] < methods["full"]["trainable_pct"] == 100
-    # "many times smaller": measured 10x; require at least 5x. IA3 saves the smallest file.
+    # "many times smaller": measured 10x at ci, 55x on SmolLM2 (9.4 MB against 513 MB); require at least 5x.
+    # IA3 saves the smallest file.
     assert methods["lora"]["checkpoint_mb"] <= 0.2 * methods["full"]["checkpoint_mb"]
     assert methods["ia3"]["checkpoint_mb"] < methods["lora"]["checkpoint_mb"]
-    # "IA3 has barely moved: its loss stays high and it does not yet answer with a label."
-    assert methods["ia3"]["accuracy"] <= 0.10 and methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]
+    assert methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]
+    if real:
+        # "LoRA trains 1.8 % of SmolLM2's weights"; "IA3, at LoRA's learning rate, ends below LoRA": measured 22 %.
+        assert methods["lora"]["trainable_pct"] == pytest.approx(1.78, abs=0.01)
+        assert methods["ia3"]["accuracy"] < methods["lora"]["accuracy"]
+    else:
+        # "IA3 has barely moved: its loss stays high and it does not yet answer with a label."
+        assert methods["ia3"]["accuracy"] <= 0.10
     # "Fewer than one token in ten carries the loss."
     assert 0 < metrics["loss_token_share"] < 0.10
     # Gradients + optimizer states: full needs about 11x LoRA's (printed); at least 5x.
@@ -72,7 +98,8 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     # Section 3 writes one LoRA run out with LoraConfig, SFTConfig and SFTTrainer; "train.fine_tune does exactly what
     # the cells above did": the same loss curve, number for number (exact equality: same seed, same CPU kernels).
     assert metrics["wrapper_matches_written_out"] is True
-    assert len(metrics["written_out_losses"]) == 20 and metrics["written_out_losses"][-1] < metrics["written_out_losses"][0]
+    steps = metrics["params"]["max_steps"]
+    assert len(metrics["written_out_losses"]) == steps // max(1, steps // 20) and metrics["written_out_losses"][-1] < metrics["written_out_losses"][0]
     settings = metrics["course_settings"]  # the settings table: what the course chooses over trl's defaults
     assert settings["lr_scheduler_type"] == "cosine" and settings["max_length"] == 128
     assert settings["warmup_steps"] == max(1, metrics["params"]["max_steps"] // 10)  # 10 % of the steps
@@ -88,10 +115,13 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["adapter_mb"] <= 0.2 * metrics["full_checkpoint_mb"]
     assert metrics["lora_trainable_pct"] < 100
     assert metrics["target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
-    # Reloading gives the same answers; merging agrees to float32 rounding (<= 1e-4) and keeps the accuracy,
-    # while the base differs "by whole units" (>= 1).
+    real = metrics["params"]["model_id"] != config.COURSE_TINY  # SmolLM2 at the cpu profile
+    # Reloading gives the same answers; merging agrees to float32 rounding (under 1e-4 of the largest logit; for
+    # course-tiny under 1e-4 absolute too, while SmolLM2's 30 layers measured 1.2e-4) and keeps the accuracy, while the
+    # base differs "by whole units" (>= 1).
     assert metrics["reload_same_answers"] and metrics["reload_accuracy"] == metrics["lora_accuracy"]
-    assert metrics["merge_max_abs_diff"] <= 1e-4
+    assert metrics["merge_relative_diff"] <= 1e-4
+    assert metrics["merge_max_abs_diff"] <= (1e-3 if real else 1e-4)
     assert metrics["base_max_abs_diff"] >= 1.0
     assert metrics["merged_accuracy"] == metrics["lora_accuracy"]
     # Section 3: the hand-written LoRA layer computes what peft's lora.Linear computes (to 1e-6), starts as the base
@@ -117,6 +147,14 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
         low, high = step["interval"]
         assert low <= step["difference"] <= high
         assert step["shown by this run"] == (low > 0 or high < 0)
+    if real:
+        # "accuracy went from 54.5 % at r = 2 to 68 % at r = 8 and 90 % at r = 32, and both steps' paired intervals
+        # exclude zero" (30 steps, one seed; greedy, so it repeats on this CPU: allow 3 points for another's rounding).
+        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.545, 0.68, 0.90], abs=0.03)
+        assert all(step["shown by this run"] for step in steps)
+        # "LoRA at r = 8 trains 1.8 % of the weights"; "the qa adapter's answers were 0.98 similar" (measured 0.985).
+        assert metrics["lora_trainable_pct"] == pytest.approx(1.78, abs=0.01)
+        assert metrics["multi_adapter"]["qa"]["qa similarity"] >= 0.95
     # Each adapter is best at its own task on one shared base.
     assert metrics["multi_adapter_ok"] is True
     assert metrics["multi_adapter"]["qa"]["qa similarity"] > metrics["multi_adapter"]["tone"]["qa similarity"]
@@ -133,13 +171,25 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
     # NF4 beats FP4 "on every matrix here"; int8's error is about ten times smaller (at least 5x).
     assert metrics["nf4_error"] < metrics["fp4_error"] and metrics["nf4_beats_fp4_share"] == 1.0
     assert metrics["int8_error"] * 5 < metrics["nf4_error"]
+    if metrics["params"]["model_id"] != config.COURSE_TINY:
+        # SmolLM2 at the cpu profile: "its whole NF4 footprint is 159 MB against 513 MB in fp32 (31 %), while its
+        # linear weights take 13 %"; "NF4's mean error 0.094 against FP4's 0.126, lower on all 210 matrices".
+        assert footprint["nf4"] / footprint["fp32"] == pytest.approx(0.31, abs=0.01)
+        assert linear["nf4"] / linear["fp32"] == pytest.approx(0.13, abs=0.01)
+        assert (metrics["nf4_error"], metrics["fp4_error"]) == pytest.approx((0.094, 0.126), abs=0.002)
     # QLoRA "learns the task, far above the base model" (+30 points at least; measured 56 % vs 0 %), and the paired
     # 95 % interval of QLoRA - LoRA "rules out a loss of more than 10 points" (measured -3.5 points, interval
     # [-7.5, +1]). Where the point falls is not asserted: it moves with the steps and the seed.
     assert metrics["qlora_accuracy"] >= metrics["base_accuracy"] + 0.30
     assert metrics["qlora_minus_lora"] == pytest.approx(metrics["qlora_accuracy"] - metrics["lora_accuracy"])
     low, high = metrics["qlora_minus_lora_ci"]
-    assert low <= metrics["qlora_minus_lora"] <= high and low > -0.10
+    if metrics["params"]["model_id"] == config.COURSE_TINY:
+        assert low <= metrics["qlora_minus_lora"] <= high and low > -0.10
+    else:
+        # SmolLM2: "QLoRA scored 62.5 % against LoRA's 68 %, and the interval of the difference, -11 to 0 points, leaves
+        # open a cost of up to 11 points while not showing any" (greedy on this CPU; allow 3 points elsewhere).
+        assert (metrics["qlora_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.625, 0.68), abs=0.03)
+        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.12 and high >= 0
     assert metrics["qlora_step_time_ratio"] > 0  # printed, never asserted as faster or slower: a timing
     assert metrics["methods"]["qlora"]["trainable_params"] == metrics["methods"]["lora"]["trainable_params"]
     # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %; require under half),
@@ -163,9 +213,16 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     bits = dict(metrics["int4_weight_bits"])
     assert bits.pop("/lm_head/MatMul_Q8") == 8 and set(bits.values()) == {4}
     assert any("embed_tokens" in name for name in bits)
-    # "int4 stays within a few points of LoRA's accuracy": measured +1.5 points; allow 5.
-    assert abs(metrics["int4_accuracy"] - metrics["lora_accuracy"]) <= 0.05
     assert metrics["lora_accuracy"] >= 0.4
+    if metrics["params"]["model_id"] == config.COURSE_TINY:
+        # "On course-tiny, int4 stays within a few points of LoRA's accuracy": measured +1.5 points; allow 5.
+        assert abs(metrics["int4_accuracy"] - metrics["lora_accuracy"]) <= 0.05
+    else:
+        # SmolLM2: "the int4 export scored 27.5 % against LoRA's 68 %" (greedy; allow 3 points for another CPU), and
+        # "int4 decoded 2.4x as fast as fp32" (117 against 49 tokens/s side by side; a timing, so only 1.5x asserted).
+        assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.275, 0.68), abs=0.03)
+        speed = metrics["tokens_per_second"]
+        assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_fp32"] > speed["torch_fp32"]
     # "onnxruntime-genai is faster than PyTorch's generate in both precisions" on course-tiny, by a ratio that varies
     # between machines: measured 18x on an earlier machine, 1.47x and 1.51x (two runs) on 2026-12-01, where an earlier
     # bound of 2x failed; so the lesson claims only "faster", and this asserts that.
@@ -187,8 +244,15 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         # scores within 5 points of the adapter in PyTorch." Measured 58.5 % (auto-opt) and 62 % (section 3) against
         # 59.5 %; nothing is trained here, so the numbers repeat.
         lora = accuracy["section 2's adapter, PyTorch"]
-        for name in ("olive auto-opt int4 + adapter file", "olive run --config (merge, int4)", "section 3: course int4 export"):
-            assert abs(accuracy[name] - lora) <= 0.05, (name, accuracy[name], lora)
+        routes = ("olive auto-opt int4 + adapter file", "olive run --config (merge, int4)", "section 3: course int4 export")
+        if metrics["params"]["model_id"] == config.COURSE_TINY:
+            for name in routes:
+                assert abs(accuracy[name] - lora) <= 0.05, (name, accuracy[name], lora)
+        else:
+            # SmolLM2: "47 % (auto-opt), 40 % (the config workflow) and 27.5 % (section 3), against 68 % in PyTorch" (the
+            # export is deterministic; allow 3 points for another CPU). "Olive's [routes lost] less than the course's."
+            assert [accuracy[name] for name in routes] == pytest.approx([0.47, 0.40, 0.275], abs=0.03)
+            assert lora == pytest.approx(0.68, abs=0.03) and olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
         # "The adapter olive finetune trained ... scores far lower": measured 4-24 % in four runs (Olive's training does
         # not repeat from run to run) against 59.5 %; require 15 points lower.
         assert accuracy["olive finetune's adapter, PyTorch"] <= lora - 0.15
@@ -216,20 +280,34 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
         # The bootstrap interval contains its point estimate.
         low, high = variant["accuracy_ci"]
         assert low <= variant["accuracy"] <= high, name
-        if name != "base":
-            # "Every fine-tuned variant ... scores far above it" (+30 points at least) and answers validly more often.
-            assert variant["accuracy"] >= base["accuracy"] + 0.30, name
-            assert variant["invalid_rate"] < base["invalid_rate"], name
-            # "the fine-tuned variants are more surprised by plain text" (perplexity rose).
-            if variant["perplexity"] is not None:
-                assert variant["perplexity"] > base["perplexity"], name
-    # "Merged and LoRA give identical answers"; "int4 ONNX stays close" (within 5 points).
+    # "Merged and LoRA give identical answers".
     assert variants["merged"]["accuracy"] == variants["lora"]["accuracy"]
     assert variants["merged"]["macro_f1"] == variants["lora"]["macro_f1"]
-    assert abs(variants["onnx_int4"]["accuracy"] - variants["lora"]["accuracy"]) <= 0.05
-    # Perplexity is defined for PyTorch models only; ROUGE-L "low for every variant" (none trained on qa).
-    assert variants["onnx_int4"]["perplexity"] is None
-    assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
+    assert variants["onnx_int4"]["perplexity"] is None  # perplexity is defined for PyTorch models only
+    tuned = [v for name, v in variants.items() if name not in {"base", "onnx_int4"}]  # the PyTorch fine-tunes
+    if metrics["params"]["model_id"] == config.COURSE_TINY:
+        for variant in [*tuned, variants["onnx_int4"]]:
+            # "Every fine-tuned variant ... scores far above it" (+30 points at least) and answers validly more often.
+            assert variant["accuracy"] >= base["accuracy"] + 0.30, variant["name"]
+            assert variant["invalid_rate"] < base["invalid_rate"], variant["name"]
+        # "Every fine-tuned variant is more surprised by plain text" (perplexity rose).
+        assert all(v["perplexity"] > base["perplexity"] for v in tuned)
+        # "int4 ONNX stays close to LoRA" (within 5 points); ROUGE-L "low for every variant".
+        assert abs(variants["onnx_int4"]["accuracy"] - variants["lora"]["accuracy"]) <= 0.05
+        assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
+    else:
+        # SmolLM2 at the cpu profile, greedy (allow 3 points, or 5 % of a perplexity, for another CPU's rounding):
+        # "full 94 %, LoRA and merged 68 %, QLoRA 61 %, int4 ONNX 27.5 %";
+        accuracy = {name: v["accuracy"] for name, v in variants.items()}
+        expected = {"base": 0.0, "full": 0.94, "lora": 0.68, "qlora": 0.61, "merged": 0.68, "onnx_int4": 0.275}
+        assert accuracy == pytest.approx(expected, abs=0.03)
+        # "perplexity did not rise for full fine-tuning or LoRA (194.6 and 204 against 206); it did for QLoRA (259)";
+        assert variants["full"]["perplexity"] < variants["lora"]["perplexity"] < base["perplexity"]
+        assert variants["qlora"]["perplexity"] > base["perplexity"]
+        assert base["perplexity"] == pytest.approx(206, rel=0.05)
+        # "the base answers the qa instructions with ROUGE-L 54, every PyTorch variant fine-tuned on tone with 27 to 36".
+        assert base["rougeL"] == pytest.approx(54, abs=2)
+        assert all(26 <= v["rougeL"] <= 37 for v in tuned)
     assert variants["onnx_int4"]["size_mb"] < variants["merged"]["size_mb"]
     # The harness repeats exactly with the same seed, and gives the LoRA model the numbers section 2 computes by hand
     # with scikit-learn, numpy's bootstrap and the model's own loss (perplexity to 1e-4: batches are summed).
