@@ -214,6 +214,11 @@ def course_root() -> Path:
     return Path(os.environ.get("COURSE_ROOT") or Path(__file__).resolve().parents[1])
 
 
+def model_cache_dir() -> Path:
+    """Where built models live (course-tiny, the real SLM, imported GGUF files): $COURSE_CACHE, else .cache/models/."""
+    return Path(os.environ.get("COURSE_CACHE") or course_root() / ".cache" / "models")
+
+
 def resolve_course_path(path: str | os.PathLike[str]) -> Path:
     """An absolute path as given; a relative one from the current folder if it exists there, else from the course root."""
     candidate = Path(path).expanduser()

@@ -132,7 +132,7 @@ def label_scores(model: Any, tokenizer: Any, prompts: Sequence[str], labels: Seq
     for start in range(0, len(prompts), batch_size):
         batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
                           padding_side="left", add_special_tokens=False).to(model.device)
-        rows, prompt_length = batch["input_ids"].shape
+        rows = batch["input_ids"].shape[0]
         cache = DynamicCache(config=model.config)
         first = model(**batch, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
         first_log_probs = torch.log_softmax(first, dim=-1)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from course_utils.config import SMOLLM2_135M, course_root
+from course_utils.config import SMOLLM2_135M, course_root, model_cache_dir
 
 
 class ModelUnavailable(RuntimeError):
@@ -68,11 +68,6 @@ SMOLLM2 = PackagedModel(
 )
 PACKAGED: dict[str, PackagedModel] = {SMOLLM2.name: SMOLLM2}
 CARD_FILE = "course_model.json"
-
-
-def cache_dir() -> Path:
-    """Where built models live: $COURSE_CACHE, else .cache/models/ in the course."""
-    return Path(os.environ.get("COURSE_CACHE") or course_root() / ".cache" / "models")
 
 
 def wheel_dir() -> Path:
@@ -187,7 +182,7 @@ def import_gguf(gguf_path: Path, target: Path, card: dict[str, Any]) -> Path:
 
 def packaged_folder(model: PackagedModel = SMOLLM2) -> Path:
     """The folder a packaged model is built into (named by the wheel's hash, so a new pin builds anew)."""
-    return cache_dir() / f"{model.name}-{model.wheel_sha256[:8]}"
+    return model_cache_dir() / f"{model.name}-{model.wheel_sha256[:8]}"
 
 
 def build_packaged(model: PackagedModel = SMOLLM2) -> Path:
@@ -213,7 +208,7 @@ def import_user_gguf(gguf_file: str | os.PathLike[str], name: str | None = None)
     name = name or source.stem.lower().replace(" ", "-")
     card = {"name": name, "description": f"imported from {source.name} with `course model import`",
             "sha256": sha256_of(source)}
-    return import_gguf(source, cache_dir() / name, card)
+    return import_gguf(source, model_cache_dir() / name, card)
 
 
 def model_card(folder: Path) -> dict[str, Any] | None:

@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.config import COURSE_TINY, SMOLLM2_135M, course_root, looks_like_path, resolve_course_path
+from course_utils.config import (COURSE_TINY, SMOLLM2_135M, course_root, looks_like_path, model_cache_dir,
+                                 resolve_course_path)
 
 # Bump when the build recipe changes, so caches built by older code are not reused.
 BUILD_VERSION = 1
@@ -134,7 +135,7 @@ def build_course_tiny(recipe: TinyRecipe | None = None, cache_dir: Path | None =
 
     recipe = recipe or TinyRecipe()
     texts = _pretraining_texts()
-    cache_dir = Path(cache_dir or os.environ.get("COURSE_CACHE") or course_root() / ".cache" / "models")
+    cache_dir = Path(cache_dir or model_cache_dir())
     target = cache_dir / f"{COURSE_TINY}-{_cache_key(recipe, texts)}"
     if (target / "config.json").exists():
         return target
@@ -189,7 +190,7 @@ def build_smollm2_shape(cache_dir: Path | None = None) -> Path:
 
     from course_utils.runs import atomic_directory
 
-    cache_dir = Path(cache_dir or os.environ.get("COURSE_CACHE") or course_root() / ".cache" / "models")
+    cache_dir = Path(cache_dir or model_cache_dir())
     folder = cache_dir / "smollm2-135m-shape"
     if (folder / "config.json").exists():
         return folder

