@@ -122,7 +122,7 @@ def test_course_tiny_exports_with_the_onnxruntime_genai_builder(tiny_model_path,
     from course_utils import export
 
     model, tokenizer = tiny_model_and_tokenizer
-    folders = {p: export.build_onnx(tiny_model_path, tmp_path / p, p) for p in ("fp32", "int4")}
+    folders = {p: export.build_onnx(tiny_model_path, tmp_path / p, p) for p in ("fp32", "int8", "int4")}
     for folder in folders.values():
         assert {"model.onnx", "genai_config.json", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary export folder left behind"
@@ -134,4 +134,7 @@ def test_course_tiny_exports_with_the_onnxruntime_genai_builder(tiny_model_path,
     bits = export.weight_bits(folders["int4"])
     assert bits.pop("/lm_head/MatMul_Q8") == 8 and any("embed_tokens" in name for name in bits)
     assert set(bits.values()) == {4}
+    # int8: every linear layer's weight at 8 bits; the builder leaves the embedding table in fp32.
+    bits = export.weight_bits(folders["int8"])
+    assert set(bits.values()) == {8} and not any("embed_tokens" in name for name in bits)
     assert export.weight_bits(folders["fp32"]) == {}
