@@ -215,6 +215,8 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     size = metrics["size_mb"]
     # The issue's bar: int4 ONNX <= 0.35x fp32 ONNX. The prose says "about a fifth" (measured 0.20x).
     assert size["onnx_int4"] <= 0.25 * size["onnx_fp32"]
+    # "int8 ONNX is about half of fp32" (measured 0.49x, course-tiny and SmolLM2).
+    assert size["onnx_int8"] == pytest.approx(0.5 * size["onnx_fp32"], rel=0.1)
     assert size["onnx_fp32"] == pytest.approx(size["hf_fp32"], rel=0.1)
     # fp32 parity: adapter = merged = ONNX fp32 on every held-out prompt, and never the base model.
     assert metrics["greedy_match_fp32"] == 1.0 and metrics["n_parity"] == 50
@@ -225,14 +227,19 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     assert any("embed_tokens" in name for name in bits)
     assert metrics["lora_accuracy"] >= 0.4
     if metrics["params"]["model_id"] == config.COURSE_TINY:
-        # "On course-tiny, int4 stays within a few points of LoRA's accuracy": measured +1.5 points; allow 5.
+        # "On course-tiny, int8 and int4 both stay within a few points of LoRA's accuracy": measured 0 and +2 points
+        # (int4 +1.5 points in an earlier run); allow 5.
+        assert abs(metrics["int8_accuracy"] - metrics["lora_accuracy"]) <= 0.05
         assert abs(metrics["int4_accuracy"] - metrics["lora_accuracy"]) <= 0.05
     else:
         # SmolLM2: "the int4 export scored 27.5 % against LoRA's 68 %" (greedy; allow 3 points for another CPU), and
         # "int4 decoded 2.4x as fast as fp32" (117 against 49 tokens/s side by side; a timing, so only 1.5x asserted).
         assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.275, 0.68), abs=0.03)
+        # "while int8 scored 65 %" (allow 3 points), and "int8 ... about 2x fp32" (91 against 46 tokens/s; 1.5x asserted).
+        assert metrics["int8_accuracy"] == pytest.approx(0.65, abs=0.03)
         speed = metrics["tokens_per_second"]
         assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_fp32"] > speed["torch_fp32"]
+        assert speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
     # "onnxruntime-genai is faster than PyTorch's generate in both precisions" on course-tiny, by a ratio that varies
     # between machines: measured 18x on an earlier machine, 1.47x and 1.51x (two runs) on 2026-12-01, where an earlier
     # bound of 2x failed; so the lesson claims only "faster", and this asserts that.
@@ -331,16 +338,21 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
 
 
 def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
+    tiny = metrics["params"]["model_id"] == config.COURSE_TINY
+    # The demonstration runs are the ones the prose names for each kind of model.
+    runs = metrics["section_runs"]
+    assert (runs["overfit_phrases"], runs["overfit_steps"]) == ((64, 200) if tiny else (8, 18))
+    assert runs["eos_steps"] == (40 if tiny else 10)
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
-    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.250 < 0.366
+    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.250 < 0.366 (SmolLM2: 0.29 < 0.64)
     assert overfit["steps_after"] < overfit["steps_before"]  # "ends the run after a fraction of the steps"
-    assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05  # "moves little either way"
+    assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05  # "moves little" (SmolLM2: 58 -> 62 %)
     lr = metrics["learning_rate"]
     assert lr["diverged_before"] and not lr["diverged_after"]
     assert lr["final_loss_after"] < lr["final_loss_before"]
     oom = metrics["oom"]
-    # The estimator's activations are within 15 % of the exact measurement (measured +9 %).
+    # The estimator's activations are within 15 % of the exact measurement (measured +9 %; SmolLM2 +2 %).
     assert oom["estimated_mb"] == pytest.approx(oom["measured_mb"], rel=0.15)
     # Each memory fix lowers what it targets.
     assert oom["activations_after_mb"] < oom["activations_before_mb"]
@@ -352,18 +364,28 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert plan[("Phi-3-mini (3.8B) shape", "qlora")]["fits 16 GB?"] and plan[("Phi-3-mini (3.8B) shape", "lora")]["fits 16 GB?"]
     assert plan[("Qwen2.5-0.5B shape", "qlora")]["estimate (GB)"] < plan[("Qwen2.5-0.5B shape", "full")]["estimate (GB)"]
     slow = metrics["slow"]
-    # Padding to 128 tokens computes mostly-real tokens no more: over 30 % is padding (deterministic count), and
-    # dynamic padding processes more real tokens per second (measured 1.36x, side by side in one process).
-    assert slow["padding_share"] > 0.30
+    # Padding to 128 tokens: "39 % with course-tiny's tokenizer, 45 % with SmolLM2's" (deterministic counts), and
+    # dynamic padding processes more real tokens per second (measured 1.36x; SmolLM2 2x, side by side in one process).
+    assert slow["padding_share"] == pytest.approx(0.392 if tiny else 0.446, abs=0.005)
     assert slow["tokens_per_second_dynamic"] > slow["tokens_per_second_padded"]
+    # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.51x); "about as fast as batches
+    # of 8, or faster" for SmolLM2 (measured 1.16x over 6 steps; a timing, so allow down to 0.8x).
+    if tiny:
+        assert slow["tokens_per_second_batch4"] < slow["tokens_per_second_dynamic"]
+    else:
+        assert slow["tokens_per_second_batch4"] > 0.8 * slow["tokens_per_second_dynamic"]
     template = metrics["template"]
-    assert template["accuracy_after"] >= template["accuracy_before"] + 0.30  # measured 9 % -> 59.5 %
+    assert template["accuracy_after"] >= template["accuracy_before"] + 0.30  # measured 9 % -> 59.5 % (SmolLM2 0 -> 68 %)
     eos = metrics["eos"]
-    assert eos["mean_len_before"] == 20 and eos["mean_len_after"] < 8  # "every answer runs to the limit"
+    if tiny:
+        assert eos["mean_len_before"] == 20 and eos["mean_len_after"] < 8  # "every answer runs to the limit"
+    else:
+        # "7.1 tokens, against 2.6 with EOS": greedy, so allow 0.3 for another CPU; "only in part": below the limit.
+        assert (eos["mean_len_before"], eos["mean_len_after"]) == pytest.approx((7.1, 2.6), abs=0.3)
     completion = metrics["completion_only"]
-    assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10  # measured 39 % -> 59.5 %
+    assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10  # measured 39 % -> 59.5 % (SmolLM2 31 -> 68 %)
     leakage = metrics["leakage"]
-    assert leakage["overlap_before"] == 64 and leakage["overlap_after"] == 0
+    assert leakage["overlap_before"] == runs["overfit_phrases"] and leakage["overlap_after"] == 0
     assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]  # "looks far better than it is"
     assert metrics["environment"]["failures"] == 0
     assert images_in(executed) >= 3
