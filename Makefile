@@ -1,5 +1,6 @@
 # Two commands for a fresh machine (Python 3.11):
-#   make course   set up .venv and run every lesson at the ci profile (PROFILE=cpu or gpu for more)
+#   make course   set up .venv, write the student versions to student/ (open those), run every lesson at the ci
+#                 profile (PROFILE=cpu or gpu for more)
 #   make test     set up .venv and run the test suite (what CI runs), then the offline tier (make test-offline)
 #   make olive    set up .venv-olive, the Olive CLI's own environment (lesson 05, section 8)
 PYTHON ?= python3
@@ -32,7 +33,10 @@ olive: .venv-olive/.installed
 	.venv-olive/bin/python -m pip install --quiet -r requirements-olive.txt
 	touch $@
 
+# student/: the lessons learners open, solutions cut out (notebooks/ holds the instructor's versions, which run here).
+# --keep: a lesson already in student/ is the learner's work, never overwritten; only missing lessons are written.
 course: setup olive
+	$(BIN)/course student --out student/ --keep
 	$(BIN)/course run --profile $(PROFILE)
 
 site: setup  # HTML pages of the executed lessons (run `make course` first)

@@ -3,7 +3,7 @@
 Each check calls the learner's function on a few inputs and compares it with what the libraries do (peft,
 bitsandbytes, the tokenizer's chat template, the course's estimator). It prints its verdict and returns
 True or False; the lesson's last cell asserts that every exercise passed. An exercise not yet written stops
-the notebook there, with its hint.
+the notebook there, with its hint. Every "not yet" ends with where to find a solution on purpose (`STUCK`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,17 @@ import math
 from typing import Any, Callable, Sequence
 
 NOT_WRITTEN = "not written yet: replace the `raise NotImplementedError` line with your code, then run this cell again."
+STUCK = "Stuck? `course solution {exercise}` shows a solution."  # the last words of every "not yet"
 
 
 def report(exercise: str, ok: bool, message: str = "") -> bool:
-    """Print the verdict for one exercise and return it."""
-    print(f"{'✅' if ok else '❌'} Exercise {exercise}: {'right' if ok else 'not yet'}. {message}".rstrip())
+    """Print the verdict for one exercise and return it; a "not yet" ends with the `STUCK` pointer."""
+    if not ok:
+        message = message.strip()
+        if message and message[-1] not in ".!?":
+            message += "."
+        message = f"{message} {STUCK.format(exercise=exercise)}"
+    print(f"{'✅' if ok else '❌'} Exercise {exercise}: {'right' if ok else 'not yet'}. {message.strip()}".rstrip())
     return ok
 
 

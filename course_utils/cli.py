@@ -4,6 +4,7 @@
     course run 01_intro 03_lora --profile cpu   two lessons at the laptop profile
     course run 03_lora -p max_steps 200 --out /tmp/lab
     course student --out student/               the student versions (solutions cut out)
+    course solution 3.2                         print one exercise's solution, for a learner who is stuck
     course grade submissions/ --out grades/     grade STUDENT/<lesson>.ipynb with the hidden tests
     course site                                 HTML pages of the executed lessons in runs/ci/, in site/
     course sweep 03_lora -p lora_r 2,8 -p seed 0,1 --out labs/ranks    a grid of runs, a table and a plot
@@ -224,14 +225,27 @@ def command_doctor(_: argparse.Namespace) -> int:
 
 
 def command_student(args: argparse.Namespace) -> int:
-    """`course student`: write the student version of each chosen lesson."""
+    """`course student`: write the student version of each chosen lesson (with --keep, only the missing ones)."""
     from course_utils.student import write_student_versions
 
     overrides = {name: parse_value(value) for name, value in args.param}
     stems = select_notebooks(args.notebooks)
     validate_overrides(stems, "ci", overrides)
-    for path in write_student_versions(stems, Path(args.out), overrides):
+    out = Path(args.out)
+    kept = [stem for stem in stems if args.keep and (out / f"{stem}.ipynb").exists()]
+    for stem in kept:
+        print(f"kept {out / stem}.ipynb: it is already there (delete it for a fresh copy)")
+    for path in write_student_versions([stem for stem in stems if stem not in kept], out, overrides):
         print(f"wrote {path}")
+    return 0
+
+
+def command_solution(args: argparse.Namespace) -> int:
+    """`course solution`: print one exercise's solution from the instructor's notebook."""
+    from course_utils.student import solution
+
+    stem, code = solution(args.exercise, available_notebooks())
+    print(f"# The instructor's solution, from notebooks/{stem}.ipynb:\n{code}")
     return 0
 
 
@@ -327,7 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("notebooks", nargs="*", help="stems or prefixes; default: every lesson")
     student.add_argument("--out", default="student", help="folder for the student notebooks (default: student/)")
     _pairs(student, ["-p", "--param"], ("NAME", "VALUE"), "set a lab parameter in the handed-out notebooks")
+    student.add_argument("--keep", action="store_true",
+                         help="leave notebooks already in --out as they are (a learner's work): write the missing ones")
     student.set_defaults(handler=command_student)
+    reveal = commands.add_parser("solution", help="print one exercise's solution (for a learner who is stuck)")
+    reveal.add_argument("exercise", help="the exercise's number, such as 3.2")
+    reveal.set_defaults(handler=command_solution)
     grade = commands.add_parser("grade", help="grade submitted notebooks (SUBMISSIONS/STUDENT/<lesson>.ipynb)")
     grade.add_argument("submissions", help="a folder with one folder per student")
     grade.add_argument("notebooks", nargs="*", help="only these lessons (default: every submitted lesson)")

@@ -26,8 +26,10 @@ from typing import Any, Sequence
 
 from course_utils.student import CHECK, EXERCISE, HIDDEN, exercise_cells, exercise_title, tags
 
-# Code that opens the instructor's notebooks or prints a check's source: the submission is refused, unread.
-READS_SOLUTIONS = re.compile(r"\.ipynb|BEGIN SOLUTION|BEGIN HIDDEN TESTS|getsource|notebooks_dir")
+# Code that opens the instructor's notebooks, prints a check's source or asks for a solution (`course solution`,
+# `student.solution`): the submission is refused, unread.
+READS_SOLUTIONS = re.compile(r"\.ipynb|BEGIN SOLUTION|BEGIN HIDDEN TESTS|getsource|notebooks_dir|"
+                             r"exercise_ids|\bsolution\s*\(|['\"]solution['\"]|course\s+solution")
 # A check cell stores its verdict as `exercises["3.1"] = checks....(...)`.
 VERDICT = re.compile(r'^\s*exercises\[("[^"]+")\]\s*=', re.MULTILINE)
 NOT_YET = "the check said: not yet"  # the grader's assertion after a check cell

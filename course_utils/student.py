@@ -9,7 +9,8 @@ one, so the same notebooks also work with nbgrader itself:
 - a cell tagged ``hidden-tests`` holds the grader's tests between ``### BEGIN HIDDEN TESTS`` and
   ``### END HIDDEN TESTS``; the student version drops it.
 
-In the student version each solution becomes ``raise NotImplementedError("<the hint>")``.
+In the student version each solution becomes ``raise NotImplementedError("<the hint>")``. A learner who is stuck
+reveals one solution on purpose with ``course solution 3.2`` (`solution`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,37 @@ def hint(cell: Any) -> str:
         if line.strip().startswith(HINT_PREFIX):
             return line.strip()[len(HINT_PREFIX):].strip()
     return "write your code here"
+
+
+def solved_source(cell: Any) -> str:
+    """The exercise cell as a learner who solved it would write it: the source without nbgrader's markers."""
+    markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+    return "\n".join(line for line in cell.source.splitlines() if line.strip() not in markers)
+
+
+def exercise_ids(stems: list[str]) -> dict[str, tuple[str, Any]]:
+    """Every exercise of the instructor's lessons, `"3.2": (lesson stem, exercise cell)`, in reading order."""
+    import nbformat
+
+    from course_utils.cli import notebooks_dir
+
+    found: dict[str, tuple[str, Any]] = {}
+    for stem in stems:
+        notebook = nbformat.read(notebooks_dir() / f"{stem}.ipynb", as_version=4)
+        for index in exercise_cells(notebook):
+            cell = notebook.cells[index]
+            found[exercise_title(cell).removeprefix("Exercise").strip()] = (stem, cell)
+    return found
+
+
+def solution(exercise: str, stems: list[str]) -> tuple[str, str]:
+    """(lesson stem, solution code) of one exercise such as "3.2", read from the instructor's notebook."""
+    found = exercise_ids(stems)
+    key = exercise.strip().removeprefix("Exercise").strip()
+    if key not in found:
+        raise ValueError(f"unknown exercise {exercise!r}; valid exercises: {', '.join(found)}")
+    stem, cell = found[key]
+    return stem, solved_source(cell)
 
 
 def student_notebook(instructor: Any) -> Any:
