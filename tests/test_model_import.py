@@ -81,6 +81,35 @@ def test_import_refuses_a_file_that_is_not_gguf(tmp_path: Path, capsys: pytest.C
     assert "needs a .gguf file" in capsys.readouterr().err
 
 
+def test_import_of_an_architecture_transformers_cannot_read_says_so_in_one_sentence(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import gguf
+    import numpy as np
+
+    # A minimal GGUF file of an architecture transformers' GGUF loader does not read (rwkv6), written with gguf.
+    path = tmp_path / "odd.gguf"
+    writer = gguf.GGUFWriter(str(path), arch="rwkv6")
+    writer.add_block_count(1)
+    writer.add_context_length(8)
+    writer.add_embedding_length(4)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(["a", "b", "c"])
+    writer.add_token_types([1, 1, 1])
+    writer.add_token_merges([])
+    writer.add_tensor("token_embd.weight", np.zeros((3, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert cli.main(["model", "import", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert "odd.gguf: transformers' GGUF loader cannot read it" in error and "rwkv6 is not supported" in error
+    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+    from course_utils import config
+
+    assert not (config.model_cache_dir() / "odd").exists()  # nothing half-written where models are kept
+
+
 def test_a_head_that_disagrees_with_its_config_is_caught(tiny_model_and_tokenizer) -> None:
     model, _ = tiny_model_and_tokenizer
     assert model_import.check_tied_head(model) is False  # course-tiny keeps a separate head, as its config says
