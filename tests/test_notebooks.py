@@ -231,6 +231,9 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         # (int4 +1.5 points in an earlier run); allow 5.
         assert abs(metrics["int8_accuracy"] - metrics["lora_accuracy"]) <= 0.05
         assert abs(metrics["int4_accuracy"] - metrics["lora_accuracy"]) <= 0.05
+        # "int8 and int4 are no faster than fp32" on course-tiny (measured 0.97x each); a timing, so allow 1.3x.
+        speed = metrics["tokens_per_second"]
+        assert max(speed["ort_int8"], speed["ort_int4"]) <= 1.3 * speed["ort_fp32"]
     else:
         # SmolLM2: "the int4 export scored 27.5 % against LoRA's 68 %" (greedy; allow 3 points for another CPU), and
         # "int4 decoded 2.4x as fast as fp32" (117 against 49 tokens/s side by side; a timing, so only 1.5x asserted).
@@ -240,7 +243,7 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         speed = metrics["tokens_per_second"]
         assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_fp32"] > speed["torch_fp32"]
         assert speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
-    # "onnxruntime-genai is faster than PyTorch's generate in both precisions" on course-tiny, by a ratio that varies
+    # "onnxruntime-genai is faster than PyTorch's generate in every precision" on course-tiny, by a ratio that varies
     # between machines: measured 18x on an earlier machine, 1.47x and 1.51x (two runs) on 2026-12-01, where an earlier
     # bound of 2x failed; so the lesson claims only "faster", and this asserts that.
     assert metrics["ort_speedup_vs_torch"] > 1
@@ -367,11 +370,11 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert plan[("Qwen2.5-0.5B shape", "qlora")]["estimate (GB)"] < plan[("Qwen2.5-0.5B shape", "full")]["estimate (GB)"]
     slow = metrics["slow"]
     # Padding to 128 tokens: "39 % with course-tiny's tokenizer, 45 % with SmolLM2's" (deterministic counts), and
-    # dynamic padding processes more real tokens per second (measured 1.36x; SmolLM2 2x, side by side in one process).
+    # dynamic padding processes more real tokens per second (measured 1.36x; SmolLM2 1.6x-2.0x, side by side in one process).
     assert slow["padding_share"] == pytest.approx(0.392 if tiny else 0.446, abs=0.005)
     assert slow["tokens_per_second_dynamic"] > slow["tokens_per_second_padded"]
     # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.51x); "about as fast as batches
-    # of 8, or faster" for SmolLM2 (measured 1.16x over 6 steps; a timing, so allow down to 0.8x).
+    # of 8, or faster" for SmolLM2 (measured 1.16x and 1.46x over 6 steps; a timing, so allow down to 0.8x).
     if tiny:
         assert slow["tokens_per_second_batch4"] < slow["tokens_per_second_dynamic"]
     else:
