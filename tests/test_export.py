@@ -51,7 +51,7 @@ def test_phi3_configs_the_builder_can_export_pass_the_check(tmp_path: Path) -> N
 
 
 def test_unknown_precision_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"precision must be one of fp32, fp16, int4 \(got 'int3'\)"):
+    with pytest.raises(ValueError, match=r"precision must be one of fp32, fp16, int8, int4 \(got 'int3'\)"):
         export.build_onnx(tmp_path, tmp_path / "out", "int3")
 
 
