@@ -109,7 +109,7 @@ def build_onnx(
     int8 rounds each weight of the linear layers to one of 256 levels per block instead of 16;
     the builder (0.18) leaves the embedding table in fp32 there. On SmolLM2 fine-tuned by LoRA at
     the cpu profile, int8 kept the fine-tune (65 % against LoRA's 68 %) where int4 lost it
-    (27.5 %), at 255 MB against int4's 111 MB and fp32's 540 MB (measured 2026-12-01).
+    (27.5 %), at 255 MB against int4's 113 MB and fp32's 515 MB (measured 2026-12-01).
     For int4, `int8_head` keeps the last MatMul, the output head, at 8 bits (the builder's
     ``matmul_mixed_precision=last_matmul:int8``; llama.cpp's 4-bit files do the same): with it
     in 4 bits, course-tiny trained at the cpu profile lost 14 points of accuracy, with it at
