@@ -8,11 +8,67 @@ the notebook there, with its hint. Every "not yet" ends with where to find a sol
 
 from __future__ import annotations
 
+import inspect
 import math
+import types
 from typing import Any, Callable, Sequence
 
 NOT_WRITTEN = "not written yet: replace the `raise NotImplementedError` line with your code, then run this cell again."
 STUCK = "Stuck? `course solution {exercise}` shows a solution."  # the last words of every "not yet"
+
+# The functions, of the course or of a library, that already compute an exercise's answer. A solution that calls one
+# (by its name, through an alias, or through another function of the learner's) is refused: the exercise is to write
+# it by hand. Library calls that are the lesson's subject (apply_chat_template, named_modules, og.Generator) stay open.
+GIVEAWAYS: dict[str, tuple[str, ...]] = {
+    "1.1": ("conversation_text", "tone_messages", "tone_dataset", "padded_batch"),
+    "2.2": ("_reference_losses", "fine_tune", "SFTTrainer", "Trainer"),
+    "2.3": ("data_collator", "DataCollatorForLanguageModeling", "DataCollatorForSeq2Seq", "DataCollatorWithPadding"),
+    "3.1": ("get_delta_weight", "merge", "merge_and_unload", "merge_adapter"),
+    "3.2": ("find_lora_target_modules", "block_linear_layers"),
+    "4.1": ("quantize_4bit", "dequantize_4bit", "quantize_nf4", "dequantize_nf4", "Params4bit", "Linear4bit"),
+    "5.1": ("generate_tokens", "stream_tokens", "onnx_answers", "generate_answers", "greedy_tokens"),
+    "6.1": ("f1_score", "fbeta_score", "precision_recall_fscore_support", "classification_report"),
+    "6.2": ("validation_split", "train_test_split", "StratifiedShuffleSplit", "StratifiedKFold"),
+    "6.3": ("_smallest_within_interval", "variant_choice"),
+    "7.1": ("divergence",),
+    "8.2": ("GradScaler", "_amp_update_scale_", "_amp_foreach_non_finite_check_and_unscale_", "loss_scaler"),
+}
+
+
+def names_called(function: Callable[..., Any]) -> set[str]:
+    """Every global and attribute name `function`'s code reads, with nested code, the names of the objects those
+    globals hold (an alias such as `f = data.conversation_text` counts as `conversation_text`), and the names read
+    by the other functions of the learner's own namespace that it uses."""
+    seen: set[int] = set()
+    names: set[str] = set()
+    pending = [function]
+    while pending:
+        current = pending.pop()
+        code = getattr(current, "__code__", None)
+        if code is None or id(code) in seen:
+            continue
+        seen.add(id(code))
+        namespace = getattr(current, "__globals__", {})
+        codes = [code]
+        while codes:
+            block = codes.pop()
+            codes += [const for const in block.co_consts if isinstance(const, types.CodeType)]
+            for name in block.co_names:
+                names.add(name)
+                value = namespace.get(name)
+                names.add(getattr(value, "__name__", name))
+                if inspect.isfunction(value) and value.__globals__ is namespace:  # the learner's own helper
+                    pending.append(value)
+    return names
+
+
+def giveaway(exercise: str, function: Callable[..., Any]) -> str | None:
+    """Why `function` is refused for `exercise` (it calls a function that computes the answer), or None."""
+    used = sorted(names_called(function) & set(GIVEAWAYS.get(exercise, ())))
+    if not used:
+        return None
+    return (f"your code calls {', '.join(f'`{name}`' for name in used)}, which already computes this answer: "
+            "write it by hand, with the lesson's idea")
 
 
 def report(exercise: str, ok: bool, message: str = "") -> bool:
@@ -30,8 +86,13 @@ def attempt(exercise: str, function: Callable[..., Any], *args: Any, **kwargs: A
     """Call the learner's function; on an exception report it in plain words and return (False, None).
 
     A stub that still raises NotImplementedError is reported and raised again, so "Run All" stops at the first
-    exercise not yet written (as the student versions must).
+    exercise not yet written (as the student versions must). A function that calls one of the exercise's
+    `GIVEAWAYS` is refused before it runs.
     """
+    refused = giveaway(exercise, function)
+    if refused:
+        report(exercise, False, refused)
+        return False, None
     try:
         return True, function(*args, **kwargs)
     except NotImplementedError as error:  # the exercise is still a stub: stop here, with its hint
@@ -114,21 +175,92 @@ def lora_share(share: Callable[[int, int, int], float], exercise: str = "2.1") -
     return report(exercise, True, "it matches peft's get_nb_trainable_parameters() on three layer shapes.")
 
 
-def trainable_count(count: Callable[[Any], tuple[int, int]], model: Any, exercise: str = "2.2") -> bool:
-    """`count(model)` must return (trainable, total) parameters, as peft counts them."""
-    ok, value = attempt(exercise, count, model)
+def _reference_losses(model: Any, batch: dict[str, Any], steps: int, learning_rate: float) -> list[float]:
+    """What `trainer.train()` does at its core, for the check to compare with: AdamW on the trainable weights."""
+    import torch
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses
+
+
+def training_loop(train_steps: Callable[..., list[float]], make_model: Callable[[], Any], batch: dict[str, Any],
+                  steps: int, learning_rate: float, exercise: str = "2.2") -> bool:
+    """`train_steps(model, batch, steps, learning_rate)` must train `make_model()`'s adapter with AdamW for `steps`
+    steps on `batch` and return each step's loss: compared step by step with the same loop on a second fresh model."""
+    import torch
+
+    model = make_model()
+    frozen_name, frozen = next((name, p.detach().clone()) for name, p in model.named_parameters()
+                               if not p.requires_grad)
+    ok, losses = attempt(exercise, train_steps, model, dict(batch), steps, learning_rate)
     if not ok:
         return False
-    expected = tuple(model.get_nb_trainable_parameters())
-    if not isinstance(value, tuple) or len(value) != 2:
-        return report(exercise, False, "return a pair: (trainable, total).")
-    if value == expected:
-        return report(exercise, True, f"{value[0]:,} of {value[1]:,} weights train: {value[0] / value[1]:.2%}.")
-    if value[1] == expected[1]:
-        return report(exercise, False, "the total is right, the trainable count is not: only parameters with "
-                                       "requires_grad=True train.")
-    return report(exercise, False, "count every parameter's numel() for the total, and those with requires_grad for "
-                                   "the trainable ones.")
+    if not isinstance(losses, (list, tuple)) or not all(isinstance(loss, float) for loss in losses):
+        return report(exercise, False, "return a list with one Python float per step: a loss tensor's .item().")
+    if len(losses) != steps:
+        return report(exercise, False, f"return one loss per step: {steps} of them (got {len(losses)}).")
+    if not all(math.isfinite(loss) for loss in losses):
+        return report(exercise, False, "a loss is nan or inf: the updates are too large. Use the learning_rate given.")
+    if not torch.equal(dict(model.named_parameters())[frozen_name].detach(), frozen):
+        return report(exercise, False, "the frozen base model moved: only the adapter's weights (requires_grad) train.")
+    reference = _reference_losses(make_model(), dict(batch), steps, learning_rate)
+    if not math.isclose(losses[0], reference[0], rel_tol=1e-4):
+        return report(exercise, False, "the first loss is not the model's loss on this batch before any update: "
+                                       "call the model on the whole batch (its labels included) and read .loss.")
+    if losses[-1] >= losses[0]:
+        return report(exercise, False, "the loss did not fall: is optimizer.step() called after loss.backward(), "
+                                       "on an optimizer that holds the adapter's weights?")
+    if not all(math.isclose(mine, theirs, rel_tol=1e-3) for mine, theirs in zip(losses, reference)):
+        return report(exercise, False, "the loss falls, but not as AdamW's does: create the optimizer once, before "
+                                       "the loop; one step per batch, at learning_rate; and clear the gradients "
+                                       "after every step (zero_grad).")
+    return report(exercise, True, f"the loss fell from {losses[0]:.3f} to {losses[-1]:.3f} in {steps} steps, exactly "
+                                  "as AdamW's. Around this loop trainer.train() adds batching, the learning-rate "
+                                  "schedule, gradient clipping and logging.")
+
+
+def collator(collate: Callable[[list[dict[str, list[int]]], int], dict[str, Any]], examples: list[dict[str, list[int]]],
+             pad_token_id: int, expected: dict[str, Any], exercise: str = "2.3") -> bool:
+    """`collate(examples, pad_token_id)` must give trl's batch (`expected`, from the trainer's own data collator):
+    input_ids padded on the right, the attention mask, and labels that are -100 on the prompt and the padding."""
+    import torch
+
+    ok, batch = attempt(exercise, collate, [dict(example) for example in examples], pad_token_id)
+    if not ok:
+        return False
+    if not isinstance(batch, dict) or not {"input_ids", "attention_mask", "labels"} <= set(batch):
+        return report(exercise, False, "return a dict with input_ids, attention_mask and labels.")
+    try:
+        got = {key: torch.as_tensor(batch[key]) for key in ("input_ids", "attention_mask", "labels")}
+    except (TypeError, ValueError, RuntimeError):  # rows of different lengths make no tensor
+        return report(exercise, False, "every row is padded to the longest example, so that the rows make one tensor.")
+    if any(got[key].shape != expected[key].shape for key in got):
+        return report(exercise, False, f"every row is padded to the longest example: a batch of shape "
+                                       f"{tuple(expected['input_ids'].shape)} here.")
+    real = expected["attention_mask"] == 1
+    if not torch.equal(got["input_ids"][real], expected["input_ids"][real]):
+        return report(exercise, False, "the token ids moved: keep each example's ids first and pad on the right.")
+    if not torch.equal(got["input_ids"], expected["input_ids"]):
+        return report(exercise, False, "pad with pad_token_id.")
+    if not torch.equal(got["attention_mask"], expected["attention_mask"]):
+        return report(exercise, False, "the attention mask is 1 on every real token and 0 on the padding.")
+    if torch.equal(got["labels"], expected["labels"]):
+        return report(exercise, True, "the same batch as trl's collator: only the answer and its end-of-turn tokens "
+                                      "carry the loss.")
+    if (got["labels"][~real] != -100).any():
+        return report(exercise, False, "the padding carries no loss either: its labels are -100, not the pad id.")
+    prompt = real & (expected["labels"] == -100)
+    if (got["labels"][prompt] != -100).any():
+        return report(exercise, False, "the prompt's labels must be -100: with completion_mask 0, no loss.")
+    return report(exercise, False, "on the answer, the labels are the token ids themselves (the model shifts them).")
 
 
 # 03 · LoRA ------------------------------------------------------------------------------------------------------
@@ -357,6 +489,54 @@ def macro_f1(score: Callable[..., float], predicted: Sequence[str], truth: Seque
     return report(exercise, True, "it equals sklearn's f1_score(average=\"macro\").")
 
 
+def _smallest_within_interval(correct: dict[str, Sequence[bool]], size_mb: dict[str, float], seed: int) -> str:
+    """The rule exercise 6.3 asks for: the smallest variant whose accuracy reaches the best one's 95 % lower bound."""
+    from course_utils.evaluate import bootstrap_ci
+
+    accuracy = {name: sum(values) / len(values) for name, values in correct.items()}
+    best = max(accuracy, key=lambda name: (accuracy[name], -size_mb[name]))
+    low, _ = bootstrap_ci(correct[best], seed=seed)
+    return min((name for name in correct if accuracy[name] >= low), key=lambda name: (size_mb[name], -accuracy[name]))
+
+
+def variant_choice(choose: Callable[..., str], correct: dict[str, Sequence[bool]], size_mb: dict[str, float],
+                   seed: int = 0, exercise: str = "6.3") -> bool:
+    """`choose(correct, size_mb, seed)` must name the smallest variant whose dev accuracy is within the best variant's
+    95 % bootstrap interval (ties: the smaller is the best; among equally small ones, the more accurate ships): tried
+    on the lesson's dev half and on six made-up sets of variants."""
+    def made_up(hits: dict[str, int], n: int = 100) -> dict[str, list[bool]]:
+        return {name: [index < count for index in range(n)] for name, count in hits.items()}
+
+    cases = [(correct, size_mb, "the lesson's dev half"),
+             (made_up({"big": 90, "small": 86, "tiny": 60}), {"big": 500, "small": 100, "tiny": 10}, "a made-up set"),
+             (made_up({"big": 90, "small": 75}), {"big": 500, "small": 100}, "a made-up set"),
+             (made_up({"small": 80, "big": 78}), {"small": 100, "big": 500}, "a made-up set"),
+             (made_up({"big": 90, "small": 80}), {"big": 500, "small": 100}, "a made-up set"),
+             (made_up({"big": 99, "small": 95}), {"big": 500, "small": 100}, "a made-up set"),
+             (made_up({"big": 90, "twin": 90, "small": 85}), {"big": 500, "twin": 500, "small": 500}, "a made-up set")]
+    for given, sizes, where in cases:
+        expected = _smallest_within_interval(given, sizes, seed)
+        ok, value = attempt(exercise, choose, {name: list(values) for name, values in given.items()}, dict(sizes), seed)
+        if not ok:
+            return False
+        if value in given and (sizes[value], sum(given[value])) == (sizes[expected], sum(given[expected])):
+            continue  # the same size and the same accuracy: an exact tie, either name is right
+        if value not in given:
+            return report(exercise, False, f"return one of the variants' names ({', '.join(given)}).")
+        accuracy = {name: sum(values) / len(values) for name, values in given.items()}
+        if accuracy[value] < accuracy[expected] and sizes[value] < sizes[expected]:
+            return report(exercise, False, f"on {where}, {value} is smaller but its accuracy lies below the best "
+                                           "variant's 95 % interval: it is worse by more than chance.")
+        if sizes[expected] < sizes[value]:
+            return report(exercise, False, f"on {where}, {expected} is smaller than {value}, and its accuracy lies "
+                                           "within the best variant's 95 % interval: the difference may be chance, so "
+                                           "the smaller one wins.")
+        return report(exercise, False, f"on {where}: find the most accurate variant, its 95 % bootstrap interval "
+                                       "(evaluate.bootstrap_ci, with the seed), then the smallest variant at or above "
+                                       "its lower end.")
+    return report(exercise, True, "the smallest variant that chance cannot tell from the best, on every set tried.")
+
+
 # 07 · troubleshooting -------------------------------------------------------------------------------------------
 
 CURVES = {  # (training losses, validation losses every few steps) -> what went wrong
@@ -385,61 +565,176 @@ def diagnosis(diagnose: Callable[[list, list], str], measured: dict[str, tuple[l
     return report(exercise, True, f"it names the problem in all {len(cases)} curves.")
 
 
-def largest_batch(choose: Callable[..., int], estimate_gb: Callable[[int], float], budget_gb: float,
-                  exercise: str = "7.2") -> bool:
-    """`choose(estimate_gb, budget_gb)` must be the largest batch (1 to 512) whose estimate fits, or 0."""
-    for budget in (budget_gb, budget_gb / 4, 0.001):
-        ok, value = attempt(exercise, choose, estimate_gb, budget)
+def end_of_answer(tokenize: Callable[[dict[str, str]], dict[str, list[int]]], tokenizer: Any,
+                  rows: Sequence[dict[str, str]], labels: Sequence[str], exercise: str = "7.2") -> bool:
+    """`tokenize(row)` must give {"input_ids", "completion_mask"}: the chat template's prompt tokens (mask 0), then the
+    label and the token that ends the assistant's turn (mask 1), so that training teaches the model to stop."""
+    from course_utils import data
+
+    end = tokenizer.eos_token_id
+    for row in rows:
+        ok, value = attempt(exercise, tokenize, row)
         if not ok:
             return False
-        fitting = [batch for batch in range(1, 513) if estimate_gb(batch) <= budget]
-        expected = max(fitting) if fitting else 0
-        if value != expected:
-            if fitting and isinstance(value, int) and value > expected:
-                return report(exercise, False, f"at {budget:.3g} GB your batch does not fit: the estimate must be at "
-                                               "most the budget.")
-            if not fitting:
-                return report(exercise, False, "when not even a batch of 1 fits, return 0: time for LoRA or QLoRA.")
-            return report(exercise, False, f"at {budget:.3g} GB a larger batch still fits: try every size from 1 "
-                                           "to 512, or search.")
-    return report(exercise, True, "it finds the largest batch the estimator allows, and 0 when none fits.")
+        if not isinstance(value, dict) or not {"input_ids", "completion_mask"} <= set(value):
+            return report(exercise, False, 'return a dict with "input_ids" and "completion_mask", as the broken '
+                                           'one does.')
+        ids, mask = list(value["input_ids"]), list(value["completion_mask"])
+        if len(ids) != len(mask):
+            return report(exercise, False, "the completion mask needs one entry per token id.")
+        prompt = tokenizer.apply_chat_template(data.tone_messages(row, labels)["prompt"], tokenize=False,
+                                               add_generation_prompt=True)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if ids[: len(prompt_ids)] != prompt_ids or any(mask[: len(prompt_ids)]):
+            return report(exercise, False, "the prompt part was fine: keep the chat template's prompt tokens, with "
+                                           "mask 0 (no loss on the prompt).")
+        answer, answer_mask = ids[len(prompt_ids):], mask[len(prompt_ids):]
+        if end not in answer:
+            return report(exercise, False, "the answer still has no end: compare the end of a broken row with the end "
+                                           "of the same conversation in the chat template's text.")
+        stop = answer.index(end)
+        if tokenizer.decode(answer[:stop], skip_special_tokens=True).strip() != row["tone"]:
+            return report(exercise, False, "the answer is the row's label, then the end token: as in the broken "
+                                           "version, with the end added after the label.")
+        if not all(answer_mask[: stop + 1]):
+            return report(exercise, False, "the label and its end token must be inside the completion mask (1): the "
+                                           "loss must cover the end token, or the model is never taught to produce it.")
+    return report(exercise, True, f"every answer ends with {tokenizer.eos_token!r}, inside the loss: the run below can "
+                                  "learn to stop.")
 
 
 # 08 · scale-out -------------------------------------------------------------------------------------------------
 
 
-def accumulation(steps: Callable[[int, int, int], int], exercise: str = "8.1") -> bool:
-    """`steps(global_batch, per_device_batch, processes)` = accumulation steps; a ValueError when it cannot divide."""
-    for args, expected in (((64, 4, 2), 8), ((16, 8, 1), 2), ((16, 8, 2), 1), ((32, 4, 8), 1)):
-        ok, value = attempt(exercise, steps, *args)
+def _flat_gradient(model: Any) -> Any:
+    import torch
+
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+                      for p in model.parameters() if p.requires_grad])
+
+
+def accumulated_gradient(accumulate: Callable[[Any, list[dict[str, Any]]], Any], model: Any, batch: dict[str, Any],
+                         sizes: Sequence[int], exercise: str = "8.1") -> bool:
+    """`accumulate(model, micro_batches)` must leave in the weights' `.grad` the gradient of the whole batch's loss
+    (the mean over all its tokens that carry a label), from backward passes on the micro-batches alone. The check cuts
+    `batch` into micro-batches of `sizes` rows (uneven on purpose, so their token counts differ) and compares."""
+    if sum(sizes) != len(batch["input_ids"]):
+        raise ValueError(f"sizes {list(sizes)} must add up to the batch's {len(batch['input_ids'])} rows")
+    model.zero_grad(set_to_none=True)
+    model(**batch).loss.backward()
+    expected = _flat_gradient(model)
+    starts = [sum(sizes[:index]) for index in range(len(sizes))]
+    micro_batches = [{key: value[start:start + size] for key, value in batch.items()}
+                     for start, size in zip(starts, sizes)]
+    mean_of_means, unshifted = 0, 0
+    unshifted_total = sum(int((micro["labels"] != -100).sum()) for micro in micro_batches)
+    for micro in micro_batches:  # two common mistakes, for the feedback
+        model.zero_grad(set_to_none=True)
+        (model(**micro).loss / len(micro_batches)).backward()  # each micro-batch's own mean, divided by k
+        mean_of_means = mean_of_means + _flat_gradient(model)
+        model.zero_grad(set_to_none=True)  # each micro-batch weighed by its labels counted without the shift
+        (model(**micro).loss * int((micro["labels"] != -100).sum()) / unshifted_total).backward()
+        unshifted = unshifted + _flat_gradient(model)
+    model.zero_grad(set_to_none=True)
+    rows_seen: list[int] = []  # the rows of every forward pass the learner's code runs
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: rows_seen.append(len(kwargs.get("input_ids", args[0] if args else []))),
+        with_kwargs=True)
+    try:
+        ok, _ = attempt(exercise, accumulate, model, [dict(micro) for micro in micro_batches])
+    finally:
+        hook.remove()
+    if not ok:
+        return False
+    if any(rows > max(sizes) for rows in rows_seen):
+        return report(exercise, False, "run each micro-batch through the model on its own: putting them back "
+                                       "together into one forward pass gives up the memory that accumulation saves.")
+    got = _flat_gradient(model)
+    scale = expected.abs().max().item()
+    if not got.abs().max().item():
+        return report(exercise, False, "the weights hold no gradient: call backward() on each micro-batch's loss, "
+                                       "and do not clear the gradients in between.")
+    if (got - expected).abs().max().item() <= 1e-5 * scale:
+        return report(exercise, True, f"{len(micro_batches)} micro-batches of {list(sizes)} rows give the whole "
+                                      "batch's gradient: this is what gradient_accumulation_steps does.")
+    if (got - mean_of_means).abs().max().item() <= 1e-5 * scale:
+        return report(exercise, False, "dividing each micro-batch's mean loss by the number of micro-batches weighs "
+                                       "every micro-batch alike, but they hold different numbers of tokens: weigh "
+                                       "each by its share of all the tokens that carry a label (the shifted labels "
+                                       "that are not -100), or call model(**micro, num_items_in_batch=N) with N the "
+                                       "count over all the micro-batches.")
+    if (got - unshifted).abs().max().item() <= 1e-5 * scale:
+        return report(exercise, False, "close: the count is a little too large. A row's first label is never a "
+                                       "target (the model shifts labels by one), so count labels[:, 1:].")
+    ratio = (got.norm() / expected.norm()).item()
+    if abs(ratio - len(micro_batches)) < 0.2 * len(micro_batches):
+        return report(exercise, False, f"the gradient is about {ratio:.1f} times too large: each micro-batch's loss is "
+                                       "already a mean, so the sum of k of them counts the batch k times.")
+    return report(exercise, False, f"the gradient is off (its size is {ratio:.3f} times the whole batch's): count the "
+                                   "tokens that carry a label in all the micro-batches first, and divide each "
+                                   "micro-batch's summed loss by that count.")
+
+
+def loss_scaler(step: Callable[[Any, float], tuple[Any, float]], gradients: Any, exercise: str = "8.2") -> bool:
+    """`step(gradients, scale)` must give (the gradients the optimizer gets, or None when the step is skipped; the next
+    scale), for an fp16 backward pass: the float32 `gradients` times `scale`, rounded to fp16. The reference is
+    torch.amp.GradScaler's own two operations, at the first scale that overflows and at the largest that does not."""
+    import torch
+
+    def reference(scale: float) -> tuple[Any, float]:
+        values = (gradients * scale).half().float()
+        found_inf = torch.zeros(())
+        torch._amp_foreach_non_finite_check_and_unscale_([values], found_inf, torch.full((), 1 / scale))
+        next_scale = torch.full((), float(scale))
+        torch._amp_update_scale_(next_scale, torch.zeros((), dtype=torch.int32), found_inf, 2.0, 0.5, 2000)
+        return (None if found_inf.item() else values), next_scale.item()
+
+    fits = 2.0**16
+    while reference(fits)[0] is None and fits > 1:
+        fits /= 2
+    for scale in sorted({2.0**16, 2 * fits} - {fits}, reverse=True) + [fits]:  # the overflow first, then the fit
+        expected, expected_scale = reference(scale)
+        ok, value = attempt(exercise, step, gradients.clone(), scale)
         if not ok:
             return False
-        if value != expected:
-            return report(exercise, False, f"for a global batch of {args[0]}, {args[1]} per device and {args[2]} "
-                                           "processes: each optimizer step sees per-device × processes × steps.")
-    try:
-        steps(20, 8, 1)
-    except ValueError:
-        return report(exercise, True, "the steps are right, and a batch that cannot be split evenly is refused.")
-    except Exception as error:  # anything else is not the agreed error
-        return report(exercise, False, f"a global batch of 20 with 8 per device on 1 process should raise "
-                                       f"ValueError (got {type(error).__name__}).")
-    return report(exercise, False, "a global batch of 20 with 8 per device on 1 process cannot be split evenly: "
-                                   "raise ValueError.")
-
-
-def bytes_per_rank(held: Callable[[int, int, bool], float], parameters: int, processes: int,
-                   measured_bytes: float, exercise: str = "8.2") -> bool:
-    """`held(parameters, processes, sharded)`: fp32 AdamW training bytes per process, checked on FSDP's shards."""
-    ok, value = attempt(exercise, held, parameters, processes, True)
+        if not isinstance(value, tuple) or len(value) != 2:
+            return report(exercise, False, "return a pair: (the gradients, or None for a skipped step; the next "
+                                           "scale).")
+        got, next_scale = value
+        if expected is None:
+            if got is not None:
+                return report(exercise, False, f"at a scale of {scale:,.0f} some scaled gradients overflow fp16: "
+                                               "rounded to fp16 (.half()), as an fp16 backward pass holds them, they "
+                                               "become inf. The step must be skipped, so return None.")
+            if next_scale != expected_scale:
+                return report(exercise, False, f"after a skipped step the scale is halved: {scale:,.0f} becomes "
+                                               f"{expected_scale:,.0f} (got {next_scale}).")
+            continue
+        if got is None:
+            return report(exercise, False, f"at a scale of {scale:,.0f} every scaled gradient fits in fp16: "
+                                           "the step goes through.")
+        if next_scale != expected_scale:
+            return report(exercise, False, "a step that goes through keeps its scale (GradScaler doubles it only after "
+                                           "2,000 good steps in a row, which this exercise leaves out).")
+        got = torch.as_tensor(got, dtype=torch.float32)
+        if got.shape != expected.shape:
+            return report(exercise, False, f"return one gradient per input value (shape {tuple(expected.shape)}).")
+        if torch.equal(got, expected):
+            continue
+        if torch.allclose(got, expected * scale, rtol=1e-6, atol=0):
+            return report(exercise, False, "divide the gradients by the scale before the optimizer uses them.")
+        if torch.allclose(got, gradients, rtol=1e-6, atol=0):
+            return report(exercise, False, "round the scaled gradients to fp16 (.half()) as an fp16 backward pass "
+                                           "does: that is where small values are lost and large ones overflow.")
+        return report(exercise, False, "the gradients differ from GradScaler's: scale, round to fp16, then unscale "
+                                       "in float32.")
+    poisoned = gradients.clone()
+    poisoned[0] = float("nan")  # a nan gradient (a bad batch, a 0/0): no scale makes it finite
+    ok, value = attempt(exercise, step, poisoned, fits)
     if not ok:
         return False
-    if not isinstance(value, (int, float)) or not math.isclose(value, measured_bytes, rel_tol=0.01):
-        return report(exercise, False, "with sharding, each process holds 1/processes of the weights (4 bytes each), "
-                                       "their gradients (4) and AdamW's two states (8).")
-    ok, whole = attempt(exercise, held, parameters, processes, False)
-    if not ok:
-        return False
-    if not isinstance(whole, (int, float)) or not math.isclose(whole, measured_bytes * processes, rel_tol=0.01):
-        return report(exercise, False, "without sharding (DDP) every process holds a full copy of all three.")
-    return report(exercise, True, "it matches the bytes the FSDP2 processes reported holding.")
+    if not isinstance(value, tuple) or len(value) != 2 or value[0] is not None or value[1] != fits / 2:
+        return report(exercise, False, "a nan gradient must skip the step too, and halve the scale: test for "
+                                       "anything not finite, not only for inf.")
+    skipped = f"skips and halves from {2.0**16:,.0f} down, and " if fits < 2.0**16 else ""
+    return report(exercise, True, f"it {skipped}lets the step through at {fits:,.0f}, as torch.amp.GradScaler does.")

@@ -55,8 +55,31 @@ def test_a_diagnosis_that_misses_divergence(capsys):
     assert "diverging" in verdict(capsys, checks.diagnosis(diagnose))
 
 
-def test_a_batch_search_that_overshoots_the_budget(capsys):
-    assert "does not fit" in verdict(capsys, checks.largest_batch(lambda estimate, budget: 512, lambda b: b / 10, 8))
+def test_a_fixed_pipeline_that_still_has_no_end_or_leaves_it_out_of_the_loss(capsys):
+    from course_utils import data, models
+
+    tokenizer = models.load_tokenizer("course-tiny")
+    rows, labels = [{"phrase": "I won the prize!", "tone": "joy"}], ["joy", "sadness"]
+
+    def pipeline(end: str, end_in_loss: bool = True):
+        def tokenize(row):
+            prompt = tokenizer.apply_chat_template(data.tone_messages(row, labels)["prompt"], tokenize=False,
+                                                   add_generation_prompt=True)
+            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            answer_ids = tokenizer(row["tone"] + end, add_special_tokens=False)["input_ids"]
+            mask = [0] * len(prompt_ids) + [1] * len(answer_ids)
+            if not end_in_loss:
+                mask[-1] = 0
+            return {"input_ids": prompt_ids + answer_ids, "completion_mask": mask}
+        return tokenize
+
+    assert checks.end_of_answer(pipeline(tokenizer.eos_token), tokenizer, rows, labels)
+    capsys.readouterr()
+    assert "no end" in verdict(capsys, checks.end_of_answer(pipeline(""), tokenizer, rows, labels))
+    assert "inside the completion mask" in verdict(capsys, checks.end_of_answer(
+        pipeline(tokenizer.eos_token, end_in_loss=False), tokenizer, rows, labels))
+    assert "one entry per token" in verdict(capsys, checks.end_of_answer(
+        lambda row: {"input_ids": [1, 2], "completion_mask": [0]}, tokenizer, rows, labels))
 
 
 def test_macro_f1_that_is_the_accuracy(capsys):
@@ -69,9 +92,100 @@ def test_parity_that_counts_padding_as_a_difference(capsys):
     assert "padding" in verdict(capsys, checks.parity(lambda a, b, eos: a == b, 2))
 
 
-def test_bytes_per_rank_without_optimizer_states(capsys):
-    out = verdict(capsys, checks.bytes_per_rank(lambda n, p, sharded: 8 * n / p, 1000, 2, 8000))
-    assert "AdamW" in out
+def tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2))
+
+
+def tiny_batch(rows: int = 8) -> dict:
+    ids = torch.randint(3, 50, (rows, 10), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    for row, length in ((0, 6), (3, 4), (5, 8)):  # right padding, so the rows hold different numbers of tokens
+        mask[row, length:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+
+
+def adam_loop(zero_grad: bool = True, factor: float = 1.0):
+    def train_steps(model, batch, steps, learning_rate):
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=factor * learning_rate)
+        losses = []
+        for _ in range(steps):
+            loss = model(**batch).loss
+            loss.backward()
+            optimizer.step()
+            if zero_grad:
+                optimizer.zero_grad()
+            losses.append(loss.item())
+        return losses
+    return train_steps
+
+
+def test_a_training_loop_that_forgets_zero_grad_trains_everything_or_steps_too_far(capsys):
+    from peft import LoraConfig, get_peft_model
+
+    def make_model():
+        return get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+
+    batch = tiny_batch()
+    assert checks.training_loop(adam_loop(), make_model, batch, steps=20, learning_rate=1e-2)
+    capsys.readouterr()
+    assert "zero_grad" in verdict(capsys, checks.training_loop(adam_loop(zero_grad=False), make_model, batch, 20, 1e-2))
+    assert "not as AdamW's" in verdict(capsys, checks.training_loop(adam_loop(factor=3), make_model, batch, 20, 1e-2))
+
+    def everything(model, batch, steps, learning_rate):
+        model.requires_grad_(True)
+        return adam_loop()(model, batch, steps, learning_rate)
+
+    assert "frozen base model moved" in verdict(capsys, checks.training_loop(everything, make_model, batch, 20, 1e-2))
+    assert "Python float per step" in verdict(capsys, checks.training_loop(lambda *_: [None] * 20, make_model, batch,
+                                                                        20, 1e-2))
+
+
+def test_accumulation_that_averages_the_micro_batches_or_sums_their_means(capsys):
+    def by_count(model, micro_batches):
+        counts = [int((micro["labels"][:, 1:] != -100).sum()) for micro in micro_batches]
+        for micro, count in zip(micro_batches, counts):
+            (model(**micro).loss * count / sum(counts)).backward()
+
+    def mean_of_means(model, micro_batches):
+        for micro in micro_batches:
+            (model(**micro).loss / len(micro_batches)).backward()
+
+    def sum_of_means(model, micro_batches):
+        for micro in micro_batches:
+            model(**micro).loss.backward()
+
+    model, batch = tiny_llama(), tiny_batch()
+    assert checks.accumulated_gradient(by_count, model, batch, [3, 5])
+    capsys.readouterr()
+    out = verdict(capsys, checks.accumulated_gradient(mean_of_means, model, batch, [3, 5]))
+    assert "number of micro-batches" in out
+    assert "times too large" in verdict(capsys, checks.accumulated_gradient(sum_of_means, model, batch, [3, 5]))
+    assert "no gradient" in verdict(capsys, checks.accumulated_gradient(lambda m, micro: None, model, batch, [3, 5]))
+    with pytest.raises(ValueError, match="add up"):
+        checks.accumulated_gradient(by_count, model, batch, [3, 4])
+
+
+def test_a_loss_scaler_that_never_skips_forgets_to_unscale_or_to_round(capsys):
+    gradients = torch.tensor([1e-9, 1e-4, 0.5, 8.5, -3.0])
+
+    def scaler(fp16, unscale=True, skip=True):
+        def step(gradients, scale):
+            scaled = (gradients * scale).half().float() if fp16 else gradients * scale
+            if skip and not torch.isfinite(scaled).all():
+                return None, scale / 2
+            return (scaled / scale if unscale else scaled), scale
+        return step
+
+    assert checks.loss_scaler(scaler(True), gradients)
+    assert "4,096" in capsys.readouterr().out  # 8.5 x 8,192 overflows fp16 (largest 65,504): 4,096 is the first fit
+    assert "return None" in verdict(capsys, checks.loss_scaler(scaler(True, skip=False), gradients))
+    assert "divide the gradients" in verdict(capsys, checks.loss_scaler(scaler(True, unscale=False), gradients))
+    assert ".half()" in verdict(capsys, checks.loss_scaler(scaler(False), gradients))
+    assert "halved" in verdict(capsys, checks.loss_scaler(lambda g, s: (None, s) if s > 4096 else (g, s), gradients))
 
 
 def test_a_check_reports_an_exception_in_the_learners_code_and_goes_on(capsys):
@@ -125,3 +239,120 @@ def test_macro_f1_that_divides_by_zero_for_a_label_never_predicted(capsys):
         return sum(scores) / len(scores)
 
     assert "ZeroDivisionError" in verdict(capsys, checks.macro_f1(unguarded, ["a", "b"], ["a", "b"], ["a", "b"]))
+
+
+def test_a_solution_that_calls_the_helper_computing_the_answer_is_refused_before_it_runs(capsys):
+    from course_utils import data
+
+    rows, labels = [{"phrase": "I won!", "tone": "joy"}], ["joy", "sadness"]
+    def by_helper(tokenizer, row, labels):
+        return data.conversation_text(tokenizer, row, labels)
+
+    out = verdict(capsys, checks.chat_text(by_helper, None, rows, labels))  # refused unread: no tokenizer is needed
+    assert "calls `conversation_text`" in out and "write it by hand" in out and "course solution 1.1" in out
+    # through an alias and a helper of the learner's own, as a notebook cell would define them
+    cell = ("shortcut = data.conversation_text\n"
+            "def helper(tokenizer, row, labels):\n    return shortcut(tokenizer, row, labels)\n"
+            "def format_row(tokenizer, row, labels):\n    return helper(tokenizer, row, labels)\n")
+    namespace = {"data": data}
+    exec(cell, namespace)
+    assert "calls `conversation_text`" in verdict(capsys, checks.chat_text(namespace["format_row"], None, rows, labels))
+    # a library function imported inside the learner's function
+    exec("def by_sklearn(predicted, truth, labels):\n    from sklearn.metrics import f1_score\n"
+         "    return f1_score(truth, predicted, labels=labels, average='macro')\n", namespace)
+    out = verdict(capsys, checks.macro_f1(namespace["by_sklearn"], ["joy"], ["joy"], ["joy"]))
+    assert "calls `f1_score`" in out
+
+
+def test_the_giveaways_name_real_exercises_and_leave_the_lessons_own_library_calls_open():
+    from test_exercises import LESSONS, instructor
+
+    from course_utils import student
+
+    numbers = {student.exercise_title(instructor(stem).cells[index]).split()[1]
+               for stem in LESSONS for index in student.exercise_cells(instructor(stem))}
+    assert set(checks.GIVEAWAYS) <= numbers
+    allowed = {"apply_chat_template", "named_modules", "Generator", "GeneratorParams", "parameters", "numel"}
+    assert not allowed & {name for names in checks.GIVEAWAYS.values() for name in names}
+    assert checks.giveaway("1.1", lambda tokenizer, row, labels: tokenizer.apply_chat_template(row)) is None
+
+
+def test_a_collator_that_puts_loss_on_the_prompt_or_the_padding(capsys):
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    examples = [{"input_ids": [5, 6, 7, 9], "completion_mask": [0, 0, 1, 1]},
+                {"input_ids": [8, 4], "completion_mask": [0, 1]}]
+    prepared = [{"input_ids": e["input_ids"],
+                 "labels": [t if m else -100 for t, m in zip(e["input_ids"], e["completion_mask"])]} for e in examples]
+    expected = DataCollatorForLanguageModeling(pad_token_id=0)(prepared)  # trl's own collator
+
+    def collate(loss_on_prompt=False, pad_label=-100):
+        def run(examples, pad_token_id):
+            longest = max(len(e["input_ids"]) for e in examples)
+            out = {"input_ids": [], "attention_mask": [], "labels": []}
+            for e in examples:
+                ids, pad = e["input_ids"], longest - len(e["input_ids"])
+                out["input_ids"].append(ids + [pad_token_id] * pad)
+                out["attention_mask"].append([1] * len(ids) + [0] * pad)
+                out["labels"].append([t if m or loss_on_prompt else -100 for t, m in zip(ids, e["completion_mask"])]
+                                     + [pad_label] * pad)
+            return out
+        return run
+
+    assert checks.collator(collate(), examples, 0, expected)
+    capsys.readouterr()
+    assert "prompt's labels must be -100" in verdict(capsys, checks.collator(collate(loss_on_prompt=True), examples, 0,
+                                                                             expected))
+    assert "padding carries no loss" in verdict(capsys, checks.collator(collate(pad_label=0), examples, 0, expected))
+    one_token = {"input_ids": [[1]], "attention_mask": [[1]], "labels": [[1]]}
+    assert "longest example" in verdict(capsys, checks.collator(lambda e, p: one_token, examples, 0, expected))
+
+
+def test_accumulation_counted_without_the_shift_and_a_scaler_that_misses_nan(capsys):
+    def unshifted(model, micro_batches):
+        counts = [int((micro["labels"] != -100).sum()) for micro in micro_batches]
+        for micro, count in zip(micro_batches, counts):
+            (model(**micro).loss * count / sum(counts)).backward()
+
+    out = verdict(capsys, checks.accumulated_gradient(unshifted, tiny_llama(), tiny_batch(), [3, 5]))
+    assert "labels[:, 1:]" in out
+
+    def inf_only(gradients, scale):
+        held = (gradients * scale).half()
+        if held.isinf().any():
+            return None, scale / 2
+        return held.float() / scale, scale
+
+    assert "nan" in verdict(capsys, checks.loss_scaler(inf_only, torch.tensor([1e-9, 1e-4, 0.5, 8.5, -3.0])))
+
+
+def test_a_choice_by_overlapping_intervals_or_by_dict_order_on_a_tie(capsys):
+    from course_utils.evaluate import bootstrap_ci
+
+    def overlap(correct, size_mb, seed):  # "the intervals overlap": too lenient
+        accuracy = {name: sum(v) / len(v) for name, v in correct.items()}
+        best = max(accuracy, key=lambda name: (accuracy[name], -size_mb[name]))
+        low = bootstrap_ci(correct[best], seed=seed)[0]
+        keep = [name for name in correct if bootstrap_ci(correct[name], seed=seed)[1] >= low]
+        return min(keep, key=lambda name: (size_mb[name], -accuracy[name]))
+
+    assert "below the best" in verdict(capsys, checks.variant_choice(overlap, {"a": [True] * 10}, {"a": 1.0}))
+
+    def by_order(correct, size_mb, seed):  # the rule, with the size ties left to dict order
+        accuracy = {name: sum(v) / len(v) for name, v in correct.items()}
+        best = max(accuracy, key=lambda name: (accuracy[name], -size_mb[name]))
+        low = bootstrap_ci(correct[best], seed=seed)[0]
+        return min((name for name in correct if accuracy[name] >= low), key=lambda name: size_mb[name])
+
+    tie = {"worse": [True] * 85 + [False] * 15, "better": [True] * 90 + [False] * 10}
+    out = verdict(capsys, checks.variant_choice(by_order, tie, {"worse": 500.0, "better": 500.0}))
+    assert "6.3" in out
+
+
+def test_accumulation_that_puts_the_micro_batches_back_together(capsys):
+    def concatenated(model, micro_batches):
+        whole = {key: torch.cat([micro[key] for micro in micro_batches]) for key in micro_batches[0]}
+        model(**whole).loss.backward()
+
+    out = verdict(capsys, checks.accumulated_gradient(concatenated, tiny_llama(), tiny_batch(), [3, 5]))
+    assert "on its own" in out

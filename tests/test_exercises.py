@@ -37,8 +37,8 @@ def test_every_lesson_has_two_marked_exercises_each_with_a_hint_a_check_and_hidd
     assert '["exercises"] = exercises' in last and "assert all(exercises.values())" in last
 
 
-def test_the_course_has_at_least_fifteen_exercises():
-    assert sum(len(student.exercise_cells(instructor(stem))) for stem in LESSONS) >= 15
+def test_the_course_has_at_least_eighteen_exercises():
+    assert sum(len(student.exercise_cells(instructor(stem))) for stem in LESSONS) >= 18
 
 
 @pytest.mark.parametrize("stem", LESSONS)
@@ -67,14 +67,14 @@ def test_course_student_writes_every_lesson(tmp_path, capsys):
 
 def test_a_check_reports_in_words_and_stops_at_a_stub(capsys):
     def stub(*_):
-        raise NotImplementedError("Exercise 8.1 is yours to write. Hint: look up")
+        raise NotImplementedError("Exercise 7.1 is yours to write. Hint: look up")
 
     with pytest.raises(NotImplementedError, match="Hint: look up"):
-        checks.accumulation(stub)
+        checks.diagnosis(stub)
     assert "not written yet" in capsys.readouterr().out
-    assert checks.accumulation(lambda g, p, n: g // (p * n)) is False  # never refuses a batch it cannot split
-    assert "raise ValueError" in capsys.readouterr().out
-    assert checks.accumulation(lambda *_: 1 / 0) is False
+    assert checks.diagnosis(lambda train, validation: "healthy") is False  # never sees overfitting
+    assert "validation turns back up" in capsys.readouterr().out
+    assert checks.diagnosis(lambda *_: 1 / 0) is False
     assert "ZeroDivisionError" in capsys.readouterr().out
 
 
@@ -99,12 +99,15 @@ def test_the_student_version_runs_until_its_first_exercise_and_stops_there(stem,
     assert "Hint:" in raised.value.evalue
 
 
-SUBMISSIONS = {  # lesson 01's two exercises, answered three ways (and once by copying the instructor's notebook)
+SUBMISSIONS = {  # lesson 01's two exercises, answered four ways (and once by copying the instructor's notebook)
     "ada_correct": None,  # the instructor's own solutions
     "bob_wrong": {"1.1": 'def format_row(tokenizer, row, labels):\n    return row["phrase"]\n'},
     "cy_raises": {"1.2": "def answer_start(tokenizer, row, labels):\n    return 1 // 0\n"},
     "dee_reads_solutions": {"1.1": 'import json\nsolution = json.load(open("../notebooks/01_intro.ipynb"))\n'},
     # right on the hidden tests' rows, wrong on the rows the check tries: the check's ❌ alone must cost the point
+    # calls the course's helper that computes the answer: the check refuses it, so no point, whatever it returns
+    "gus_calls_the_helper": {"1.1": "def format_row(tokenizer, row, labels):\n"
+                                    "    return data.conversation_text(tokenizer, row, labels)\n"},
     "fay_check_says_no": {"1.2": "def answer_start(tokenizer, row, labels):\n    if row in train_rows[:3]:\n"
                                  "        return 0\n"
                                  "    prompt = [{'role': 'user', 'content': data.tone_instruction(row['phrase'], labels)}]\n"
@@ -146,7 +149,9 @@ def test_grading_scores_a_correct_a_wrong_and_a_failing_submission_and_refuses_a
         points.setdefault(row["student"], {})[row["exercise"]] = (int(row["points"]), row["result"])
     assert {name: sum(p for p, _ in grades.values()) for name, grades in points.items()} == {
         "ada_correct": 2, "bob_wrong": 1, "cy_raises": 1, "dee_reads_solutions": 0, "eve_not_a_notebook": 0,
-        "fay_check_says_no": 1}
+        "fay_check_says_no": 1, "gus_calls_the_helper": 1}
+    assert points["gus_calls_the_helper"]["Exercise 1.1"][1].startswith(
+        "fail in the check: ❌ Exercise 1.1: not yet. your code calls `conversation_text`")
     assert points["fay_check_says_no"]["Exercise 1.2"][1].startswith("fail in the check: ❌ Exercise 1.2: not yet.")
     assert points["bob_wrong"]["Exercise 1.1"][1].startswith("fail in the check") or \
         points["bob_wrong"]["Exercise 1.1"][1].startswith("fail in hidden tests")

@@ -290,6 +290,12 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
 
 def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
     variants = {v["name"]: v for v in metrics["variants"]}
+    # Exercise 6.3's choice: a variant, chosen on the dev half and reported on the final half, whose interval is wider
+    # than the same variant's on all the held-out phrases ("half the phrases give a wider interval").
+    choice = metrics["choice"]
+    assert choice["shipped"] in variants and choice["final_ci"][0] <= choice["final_accuracy"] <= choice["final_ci"][1]
+    whole = variants[choice["shipped"]]["accuracy_ci"]
+    assert choice["final_ci"][1] - choice["final_ci"][0] > whole[1] - whole[0]
     assert list(variants) == ["base", "full", "lora", "qlora", "merged", "onnx_int4"]
     fields = {"accuracy", "accuracy_ci", "macro_f1", "invalid_rate", "perplexity", "rougeL", "latency_ms", "size_mb"}
     assert all(fields <= set(v) for v in variants.values())
@@ -470,6 +476,10 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
         # 65,536, "a few in a million" still round to 0 (measured 2.5e-6) and "more than ten" overflow (measured 17).
         assert 0.03 < precision["fp16_underflow_share"] < 0.07 and 0.25 < precision["fp16_subnormal_share"] < 0.4
         assert 0 < precision["fp16_underflow_share_scaled"] < 1e-5 and precision["fp16_overflow_scaled"] > 10
+        # Exercise 8.2's rule, run from GradScaler's 65,536: "on SmolLM2 ... several" skips (measured 4: the largest
+        # gradient, 8.5, fits fp16's 65,504 only at 4,096).
+        assert len(precision["scaler_skipped_at"]) >= 3 and precision["scaler_skipped_at"][0] == 2.0**16
+        assert precision["largest_gradient"] * precision["scaler_scale_that_fits"] <= 65504
     else:
         assert precision["model_id"] == metrics["params"]["model_id"] == config.COURSE_TINY
         # "under 0.1 %" and "under 1 %" (measured 0.0125 % and 0.73 %): the gradients move more than the loss.
@@ -477,6 +487,8 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
         # "0.02 %" round to 0 in fp16 (measured 0.0201 %); scaled by 65,536 none does, and "one" overflows.
         assert 1.5e-4 < precision["fp16_underflow_share"] < 2.5e-4 and precision["fp16_underflow_share_scaled"] == 0
         assert precision["fp16_overflow_scaled"] == 1
+        # "On course-tiny that is one skip": 65,536 overflows, 32,768 fits.
+        assert precision["scaler_skipped_at"] == [2.0**16] and precision["scaler_scale_that_fits"] == 2.0**15
     # TensorBoard: one event file per run (DDP: rank 0 only), 20 losses each, equal to what the Trainer logged
     # (measured 0.0; allow float32 storage, 1e-5).
     assert len(metrics["tensorboard"]) == 3

@@ -97,12 +97,12 @@ def test_course_solution_of_an_unknown_exercise_lists_the_valid_ones() -> None:
 
 
 def test_a_failing_check_ends_with_where_to_find_a_solution(capsys) -> None:
-    assert checks.accumulation(lambda g, p, n: 1) is False  # a wrong answer, through a real check
+    assert checks.diagnosis(lambda train, validation: "healthy") is False  # a wrong answer, through a real check
     out = capsys.readouterr().out.strip()
-    assert out.startswith("❌ Exercise 8.1: not yet.")
-    assert out.endswith("Stuck? `course solution 8.1` shows a solution."), out
-    assert checks.accumulation(lambda *_: 1 / 0) is False  # the learner's code raised
-    assert capsys.readouterr().out.strip().endswith("by zero. Stuck? `course solution 8.1` shows a solution.")
+    assert out.startswith("❌ Exercise 7.1: not yet.")
+    assert out.endswith("Stuck? `course solution 7.1` shows a solution."), out
+    assert checks.diagnosis(lambda *_: 1 / 0) is False  # the learner's code raised
+    assert capsys.readouterr().out.strip().endswith("by zero. Stuck? `course solution 7.1` shows a solution.")
     assert checks.report("3.2", True, "it is right.") is True
     assert "Stuck?" not in capsys.readouterr().out  # a right answer gets no pointer
 
