@@ -356,3 +356,14 @@ def test_accumulation_that_puts_the_micro_batches_back_together(capsys):
 
     out = verdict(capsys, checks.accumulated_gradient(concatenated, tiny_llama(), tiny_batch(), [3, 5]))
     assert "on its own" in out
+
+
+@pytest.mark.parametrize("exercise", sorted(checks.GIVEAWAYS))
+def test_every_giveaway_is_refused_with_a_sentence(exercise, capsys):
+    """For each exercise with a giveaway, a solution that calls it (here through a module attribute) gets no mark."""
+    name = checks.GIVEAWAYS[exercise][0]
+    namespace = {"helpers": type("Helpers", (), {name: staticmethod(lambda *args: None)})}
+    exec(f"def solution(*args):\n    return helpers.{name}(*args)\n", namespace)
+    ok, _ = checks.attempt(exercise, namespace["solution"])
+    out = capsys.readouterr().out
+    assert ok is False and f"calls `{name}`" in out and "write it by hand" in out
