@@ -367,3 +367,24 @@ def test_every_giveaway_is_refused_with_a_sentence(exercise, capsys):
     ok, _ = checks.attempt(exercise, namespace["solution"])
     out = capsys.readouterr().out
     assert ok is False and f"calls `{name}`" in out and "write it by hand" in out
+
+
+def test_a_collator_that_masks_the_padding_by_id_when_pad_is_the_end_token(capsys):
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    end = 2  # SmolLM2's pad token is its end of turn
+    examples = [{"input_ids": [5, 6, 7, end], "completion_mask": [0, 0, 1, 1]},
+                {"input_ids": [8, end], "completion_mask": [0, 1]}]
+    prepared = [{"input_ids": e["input_ids"],
+                 "labels": [t if m else -100 for t, m in zip(e["input_ids"], e["completion_mask"])]} for e in examples]
+    expected = DataCollatorForLanguageModeling(pad_token_id=end)(prepared)
+
+    def by_id(examples, pad_token_id):
+        longest = max(len(e["input_ids"]) for e in examples)
+        ids = torch.tensor([e["input_ids"] + [pad_token_id] * (longest - len(e["input_ids"])) for e in examples])
+        mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (longest - len(e["input_ids"])) for e in examples])
+        completion = torch.tensor([e["completion_mask"] + [0] * (longest - len(e["input_ids"])) for e in examples])
+        labels = ids.masked_fill(completion == 0, -100).masked_fill(ids == pad_token_id, -100)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    assert "by position, not by id" in verdict(capsys, checks.collator(by_id, examples, end, expected))
