@@ -681,7 +681,8 @@ def accumulated_gradient(accumulate: Callable[[Any, list[dict[str, Any]]], Any],
 def loss_scaler(step: Callable[[Any, float], tuple[Any, float]], gradients: Any, exercise: str = "8.2") -> bool:
     """`step(gradients, scale)` must give (the gradients the optimizer gets, or None when the step is skipped; the next
     scale), for an fp16 backward pass: the float32 `gradients` times `scale`, rounded to fp16. The reference is
-    torch.amp.GradScaler's own two operations, at the first scale that overflows and at the largest that does not."""
+    torch.amp.GradScaler's own two operations, at 65,536, at the last scale that overflows, at the largest that does
+    not, and on a nan gradient."""
     import torch
 
     def reference(scale: float) -> tuple[Any, float]:
