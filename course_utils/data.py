@@ -20,6 +20,7 @@ from course_utils.config import resolve_course_path
 
 TONE_FIELDS = ("phrase", "tone")
 QA_FIELDS = ("input", "output")
+EXTRACT_FIELDS = ("message", "record")
 
 
 class DataError(ValueError):
@@ -129,6 +130,32 @@ def validation_split(rows: Sequence[dict[str, str]], fraction: float = 0.15, see
 def load_qa(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
     """Instruction rows ({"input", "output"}), optionally only the first `limit`."""
     rows = read_records(path, QA_FIELDS)
+    return rows[:limit] if limit else rows
+
+
+def load_extract(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Extraction rows ({"message": text, "record": a JSON object}), optionally only the first `limit`.
+
+    The record may also be written as a string holding the object (``"record": "{\\"intent\\": ...}"``); it is parsed
+    here, and a record that is not a JSON object stops the lesson with its file and line.
+    """
+    rows = []
+    for number, row in _numbered_records(path, ()):
+        for field in EXTRACT_FIELDS:
+            if field not in row:
+                raise DataError(f'{path}:{number}: missing field "{field}" (each row needs message, record)')
+        if not isinstance(row["message"], str) or not row["message"].strip():
+            raise DataError(f'{path}:{number}: field "message" must be a non-empty string')
+        record = row["record"]
+        if isinstance(record, str):
+            try:
+                record = json.loads(record)
+            except json.JSONDecodeError as error:
+                raise DataError(f'{path}:{number}: field "record" is not valid JSON ({error.msg}); write the record '
+                                'as a JSON object, for example {"intent": "set_alarm", "time": "07:30"}') from None
+        if not isinstance(record, dict) or not record:
+            raise DataError(f'{path}:{number}: field "record" must be a non-empty JSON object (got {record!r:.60})')
+        rows.append({**row, "record": record})
     return rows[:limit] if limit else rows
 
 

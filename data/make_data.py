@@ -1,4 +1,4 @@
-"""Make the course's shipped datasets (data/tone/*.jsonl and data/qa/*.jsonl).
+"""Make the course's shipped datasets (data/tone/*.jsonl, data/qa/*.jsonl and data/extract/*.jsonl).
 
 Run from the repository root: ``python data/make_data.py``. The output is
 deterministic (fixed seed), so rerunning it reproduces the committed files
@@ -152,13 +152,218 @@ def make_qa(rng: random.Random) -> tuple[list[dict], list[dict]]:
     return rows[n_test:], rows[:n_test]
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# extract: a message and the JSON record it asks for (structured extraction, what small on-device models are tuned for)
+# ---------------------------------------------------------------------------------------------------------------------
+EXTRACT_SEED = SEED + 2  # its own generator, so adding this set left the tone and qa files byte for byte the same
+EXTRACT_SIZES = {"train": 200, "validation": 25, "test": 35}  # rows per intent; six intents
+EXTRACT_SPLITS = ("train", "validation", "test")
+
+# Values, each list cut into three disjoint pools (train, validation, test) by _pools: a test name, city, restaurant,
+# place or task never occurs in training, so a model must copy it from the message rather than recall it.
+EXTRACT_NAMES = [
+    "Maria", "Tom", "Aisha", "Lukas", "Mei", "Carlos", "Priya", "Jonas", "Fatima", "Oliver", "Yuki", "Sofia",
+    "Daniel", "Amara", "Pedro", "Hannah", "Ravi", "Elena", "Samuel", "Nadia", "Felix", "Chloe", "Mateo", "Ingrid",
+    "Kofi", "Lena", "Omar", "Grace", "Bruno", "Zara", "Ivan", "Leila", "Hugo", "Ana", "Tariq", "Nora",
+]
+EXTRACT_CITIES = [
+    "Lisbon", "Nairobi", "Osaka", "Toronto", "Lima", "Oslo", "Cairo", "Dublin", "Hanoi", "Denver", "Porto", "Seoul",
+    "Krakow", "Accra", "Austin", "Bergen", "Quito", "Perth", "Lyon", "Tbilisi", "Manila", "Seville", "Halifax",
+    "Bologna", "Tallinn", "Durban", "Kyoto", "Valencia", "Boston", "Vilnius",
+]
+EXTRACT_RESTAURANTS = [
+    "Luigi's", "The Green Fork", "Sakura House", "Casa Verde", "The Blue Door", "Spice Garden", "Le Petit Four",
+    "Golden Dragon", "The Old Mill", "Taco Loco", "Olive Tree", "Noodle Bar", "The Harbour Grill", "Bella Napoli",
+    "Curry Corner", "The Red Lantern", "Fish & Chips Co", "Pho Saigon", "The Cosy Kettle", "Burger Barn",
+    "Mezze Table", "The Wild Fig", "Dumpling Den", "Cafe Aurora",
+]
+EXTRACT_PLACES = [
+    "the library", "room 4B", "the main office", "the park cafe", "the lobby", "meeting room 2", "the train station",
+    "the gym", "the corner bakery", "the town hall", "the lab", "room 12", "the bookshop", "the garden",
+    "the second floor", "the hotel bar", "the boardroom", "the canteen", "the student union", "the museum entrance",
+    "the bus stop", "room 7A", "the coffee shop", "the front desk",
+]
+EXTRACT_TASKS = [
+    "call the dentist", "water the plants", "pick up the dry cleaning", "pay the electricity bill", "buy milk",
+    "send the report", "book a haircut", "return the library books", "feed the cat", "charge the car",
+    "renew my passport", "take out the bins", "call grandma", "order printer ink", "back up the laptop",
+    "cancel the gym membership", "fix the bike tyre", "submit the timesheet", "buy a birthday card",
+    "check the oven", "email the landlord", "clean the fridge", "stretch my legs", "walk the dog",
+    "collect the parcel", "update the calendar", "defrost the chicken", "lock the shed", "print the tickets",
+    "tidy the desk",
+]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+CURRENCIES = {"EUR": ["€{}", "{} euros", "{} EUR"], "USD": ["${}", "{} dollars", "{} USD"],
+              "GBP": ["£{}", "{} pounds", "{} GBP"]}
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+
+# Per intent: its fields in record order, then the phrasings of the request. The first six phrasings make the training
+# rows, the seventh only validation rows, the last two only test rows (half of each held-out split uses them).
+EXTRACT_INTENTS: dict[str, dict[str, list[str]]] = {
+    "set_alarm": {
+        "fields": ["time", "day"],
+        "phrasings": [
+            "Set an alarm for {time} {day}.", "Wake me up at {time} {day}.", "Can you set my alarm to {time} {day}?",
+            "{Day} I need to be up at {time}.", "alarm {time} {day} please",
+            "I have to get up at {time} {day}, set an alarm.",
+            "Please make sure I'm awake by {time} {day}.",
+            "Ring me at {time} {day} so I don't oversleep.", "{Day}, get me out of bed at {time}.",
+        ],
+    },
+    "send_money": {
+        "fields": ["recipient", "amount", "currency"],
+        "phrasings": [
+            "Send {amount} to {name}.", "Transfer {amount} to {name}'s account.", "Pay {name} {amount}.",
+            "I owe {name} {amount}, send it now.", "Can you wire {amount} to {name}?",
+            "{name} needs {amount} from me, please send it.",
+            "Move {amount} over to {name}.",
+            "Please give {name} {amount} through the app.", "Settle up with {name}: {amount}.",
+        ],
+    },
+    "book_table": {
+        "fields": ["restaurant", "people", "day", "time"],
+        "phrasings": [
+            "Book a table for {people} at {restaurant} {day} at {time}.",
+            "Reserve {restaurant} for {people} people at {time} {day}.",
+            "Get us a table at {restaurant}, {people} people, {day} at {time}.",
+            "Can you book {restaurant} {day} at {time} for {people}?",
+            "We are {people}, book {restaurant} for {time} {day}.",
+            "Table for {people} at {restaurant}, {time}, {day}.",
+            "I'd like to eat at {restaurant} {day} at {time}, {people} of us.",
+            "Find us seats at {restaurant} for {people} at {time} {day}.",
+            "Dinner at {restaurant} {day}: {people} guests, {time}.",
+        ],
+    },
+    "schedule_meeting": {
+        "fields": ["with", "day", "time", "place"],
+        "phrasings": [
+            "Set up a meeting with {name} {day} at {time} in {place}.",
+            "Schedule a meeting with {name} at {time} {day}, in {place}.",
+            "Put a meeting with {name} in my calendar: {day}, {time}, {place}.",
+            "I'm meeting {name} in {place} {day} at {time}, add it.",
+            "Can you arrange a call with {name} {day} at {time}? We'll be in {place}.",
+            "Meeting, {name}, {place}, {time} {day}.",
+            "Block {time} {day} for {name}, in {place}.",
+            "Pencil in {name} at {time} {day}; we'll meet in {place}.",
+            "{Day} at {time} I see {name} in {place}, note it down.",
+        ],
+    },
+    "get_weather": {
+        "fields": ["city", "day"],
+        "phrasings": [
+            "What's the weather in {city} {day}?", "Will it rain in {city} {day}?",
+            "weather {city} {day}", "How hot will it be in {city} {day}?",
+            "Do I need an umbrella in {city} {day}?", "Tell me the forecast for {city} {day}.",
+            "Is it going to be sunny in {city} {day}?",
+            "Should I pack a coat for {city} {day}?", "{Day}, what will the sky look like over {city}?",
+        ],
+    },
+    "set_reminder": {
+        "fields": ["task", "day", "time"],
+        "phrasings": [
+            "Remind me to {task} {day} at {time}.", "Set a reminder to {task} at {time} {day}.",
+            "Don't let me forget to {task} {day} at {time}.", "reminder: {task}, {day} {time}",
+            "At {time} {day}, remind me to {task}.", "I need to {task} {day} at {time}, remind me.",
+            "Nudge me at {time} {day} to {task}.",
+            "Ping me {day} at {time} about this: {task}.", "{Day} at {time} I must {task}; make sure I remember.",
+        ],
+    },
+}
+PHRASINGS_FOR = {"train": slice(0, 6), "validation": slice(6, 7), "test": slice(7, 9)}
+
+
+def _pools(values: list[str]) -> dict[str, list[str]]:
+    """Cut a value list into disjoint train / validation / test pools (two thirds, one sixth, one sixth)."""
+    n = len(values)
+    return {"train": values[: n * 2 // 3], "validation": values[n * 2 // 3: n * 5 // 6], "test": values[n * 5 // 6:]}
+
+
+def _time(rng: random.Random) -> tuple[str, str]:
+    """(as written in a message, as a record holds it: 24-hour HH:MM)."""
+    hour, minute = rng.randrange(6, 23), rng.choice([0, 0, 15, 30, 45])
+    twelve = hour % 12 or 12
+    suffix = "am" if hour < 12 else "pm"
+    forms = [f"{hour:02d}:{minute:02d}", f"{twelve}:{minute:02d} {suffix}"]
+    if minute == 0:
+        forms.append(f"{twelve} {suffix}")
+        if hour == 12:
+            forms.append("noon")
+    return rng.choice(forms), f"{hour:02d}:{minute:02d}"
+
+
+def _day(rng: random.Random) -> tuple[str, str]:
+    """(as written, as recorded: a lower-case weekday, "today" or "tomorrow")."""
+    day = rng.choice(WEEKDAYS + ["today", "tomorrow"])
+    if day in ("today", "tomorrow"):
+        return day, day
+    return rng.choice(["on {}", "this {}", "next {}", "{}"]).format(day.capitalize()), day
+
+
+def _amount(rng: random.Random) -> tuple[str, int | float, str]:
+    """(as written, the number, the ISO currency code)."""
+    currency = rng.choice(sorted(CURRENCIES))
+    value: int | float = rng.randrange(5, 300) if rng.random() < 0.6 else rng.randrange(500, 30000) / 100
+    written = f"{value:.2f}" if isinstance(value, float) else str(value)
+    return rng.choice(CURRENCIES[currency]).format(written), value, currency
+
+
+def extract_row(rng: random.Random, intent: str, split: str) -> dict:
+    """One message and its record, from `split`'s phrasings and value pools."""
+    spec = EXTRACT_INTENTS[intent]
+    phrasings = spec["phrasings"][PHRASINGS_FOR[split]]
+    if split != "train" and rng.random() < 0.5:  # half of a held-out split reuses the training phrasings
+        phrasings = spec["phrasings"][PHRASINGS_FOR["train"]]
+    slots: dict[str, str] = {}
+    record: dict = {"intent": intent}
+    for field in spec["fields"]:
+        if field == "time":
+            slots["time"], record["time"] = _time(rng)
+        elif field == "day":
+            slots["day"], record["day"] = _day(rng)
+        elif field in ("recipient", "with"):
+            slots["name"] = record[field] = rng.choice(_pools(EXTRACT_NAMES)[split])
+        elif field == "amount":
+            slots["amount"], record["amount"], record["currency"] = _amount(rng)
+        elif field == "people":
+            record["people"] = rng.randrange(2, 9)
+            slots["people"] = rng.choice([str(record["people"]), NUMBER_WORDS[record["people"]]])
+        elif field != "currency":
+            pool = {"restaurant": EXTRACT_RESTAURANTS, "place": EXTRACT_PLACES, "task": EXTRACT_TASKS,
+                    "city": EXTRACT_CITIES}[field]
+            slots[field] = record[field] = rng.choice(_pools(pool)[split])
+    if "day" in slots:
+        slots["Day"] = _cap(slots["day"])
+    message = rng.choice(phrasings).format(**slots)
+    return {"message": message, "record": {field: record[field] for field in ["intent", *spec["fields"]]}}
+
+
+def make_extract() -> dict[str, list[dict]]:
+    """The three splits, balanced over the intents, no message twice in the whole set."""
+    rng = random.Random(EXTRACT_SEED)
+    seen: set[str] = set()
+    splits: dict[str, list[dict]] = {}
+    for split in EXTRACT_SPLITS:
+        rows = []
+        for intent in EXTRACT_INTENTS:
+            count = 0
+            while count < EXTRACT_SIZES[split]:
+                row = extract_row(rng, intent, split)
+                if row["message"] not in seen:
+                    seen.add(row["message"])
+                    rows.append(row)
+                    count += 1
+        rng.shuffle(rows)
+        splits[split] = rows
+    return splits
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
 
 def main(out_dir: Path | None = None) -> None:
-    """Write all four files under `out_dir` (default: the folder of this script)."""
+    """Write all seven files under `out_dir` (default: the folder of this script)."""
     here = out_dir or Path(__file__).resolve().parent
     rng = random.Random(SEED)
     tone_train, tone_test = make_tone(rng)
@@ -167,7 +372,11 @@ def main(out_dir: Path | None = None) -> None:
     write_jsonl(here / "tone" / "test.jsonl", tone_test)
     write_jsonl(here / "qa" / "train.jsonl", qa_train)
     write_jsonl(here / "qa" / "test.jsonl", qa_test)
-    print(f"tone: {len(tone_train)} train, {len(tone_test)} test; qa: {len(qa_train)} train, {len(qa_test)} test")
+    extract = make_extract()
+    for split, rows in extract.items():
+        write_jsonl(here / "extract" / f"{split}.jsonl", rows)
+    print(f"tone: {len(tone_train)} train, {len(tone_test)} test; qa: {len(qa_train)} train, {len(qa_test)} test; "
+          f"extract: {', '.join(f'{len(rows)} {split}' for split, rows in extract.items())}")
 
 
 if __name__ == "__main__":

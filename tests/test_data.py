@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from course_utils import data
+from course_utils import data, extraction
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_LABELS = ["fear", "joy", "sadness", "surprise"]
@@ -46,7 +47,8 @@ def test_make_data_reproduces_the_shipped_files(tmp_path: Path) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(tmp_path)
-    for name in ("tone/train.jsonl", "tone/test.jsonl", "qa/train.jsonl", "qa/test.jsonl"):
+    for name in ("tone/train.jsonl", "tone/test.jsonl", "qa/train.jsonl", "qa/test.jsonl", "extract/train.jsonl",
+                 "extract/validation.jsonl", "extract/test.jsonl"):
         assert (tmp_path / name).read_bytes() == (ROOT / "data" / name).read_bytes(), name
 
 
@@ -137,3 +139,69 @@ def test_the_instruction_quotes_labels_only_when_one_has_several_words() -> None
     assert "Answer with one word: fear, joy or sadness.\n" in data.tone_instruction("p", ["fear", "joy", "sadness"])
     assert 'Answer with one of these labels: "Very sad", "Joy" or "Rõõm".\n' in data.tone_instruction(
         "p", ["Very sad", "Joy", "Rõõm"])
+
+
+def _make_data_module():
+    spec = importlib.util.spec_from_file_location("make_data", ROOT / "data" / "make_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_extract_splits_are_large_enough_balanced_and_typed() -> None:
+    splits = {split: data.load_extract(f"data/extract/{split}.jsonl") for split in ("train", "validation", "test")}
+    assert [len(rows) for rows in splits.values()] >= [1000, 150, 200]
+    schema = extraction.infer_schema([row["record"] for row in splits["train"]])
+    assert len(schema.fields) == 6
+    for split, rows in splits.items():
+        intents = {row["record"]["intent"] for row in rows}
+        assert intents == set(schema.fields), split
+        counts = {intent: sum(row["record"]["intent"] == intent for row in rows) for intent in intents}
+        assert len(set(counts.values())) == 1, (split, counts)
+        assert all(schema.problems(row["record"]) == [] for row in rows), split
+    messages = [row["message"] for rows in splits.values() for row in rows]
+    assert len(set(messages)) == len(messages), "a message occurs twice in the extraction set"
+
+
+def _phrasing_pattern(phrasing: str) -> re.Pattern:
+    """A phrasing as a regular expression: its own words fixed, every {slot} any text."""
+    parts = re.split(r"\{\w+\}", phrasing)
+    return re.compile("^" + "(.+)".join(re.escape(part) for part in parts) + "$", re.IGNORECASE)
+
+
+def test_no_held_out_value_or_phrasing_of_the_extract_set_occurs_in_training() -> None:
+    module = _make_data_module()
+    train = [row["message"] for row in data.load_extract("data/extract/train.jsonl")]
+    held_out = data.load_extract("data/extract/validation.jsonl") + data.load_extract("data/extract/test.jsonl")
+    for values in (module.EXTRACT_NAMES, module.EXTRACT_CITIES, module.EXTRACT_RESTAURANTS, module.EXTRACT_PLACES,
+                   module.EXTRACT_TASKS):
+        pools = module._pools(values)
+        for value in pools["validation"] + pools["test"]:
+            assert not any(value in message for message in train), value
+        used = {v for row in held_out for v in row["record"].values()}
+        assert used & set(pools["test"]), "the test split uses its held-out values"
+    unseen_in_test = 0
+    for intent, spec in module.EXTRACT_INTENTS.items():
+        for phrasing in spec["phrasings"][module.PHRASINGS_FOR["train"].stop:]:
+            pattern = _phrasing_pattern(phrasing)
+            assert not any(pattern.match(message) for message in train), phrasing
+        for phrasing in spec["phrasings"][module.PHRASINGS_FOR["test"]]:
+            unseen_in_test += sum(bool(_phrasing_pattern(phrasing).match(row["message"]))
+                                  for row in held_out if row["record"]["intent"] == intent)
+    assert unseen_in_test >= 60, "about half of the 210 test rows use a phrasing training never shows"
+
+
+def test_extract_records_may_be_strings_and_bad_records_name_their_line(tmp_path: Path) -> None:
+    good = tmp_path / "mine.jsonl"
+    good.write_text('{"message": "m", "record": "{\\"intent\\": \\"a\\", \\"n\\": 1}"}\n'
+                    '{"message": "n", "record": {"intent": "b"}}\n')
+    assert [row["record"] for row in data.load_extract(good)] == [{"intent": "a", "n": 1}, {"intent": "b"}]
+    cases = [('{"message": "m", "record": "{\\"intent\\": "}\n', r':1: field "record" is not valid JSON'),
+             ('{"message": "m"}\n', r':1: missing field "record"'),
+             ('{"message": "m", "record": {}}\n{"message": "m", "record": [1]}\n', r":1: field \"record\" must be"),
+             ('{"message": "", "record": {"a": 1}}\n', r':1: field "message" must be a non-empty string')]
+    for content, message in cases:
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(content)
+        with pytest.raises(data.DataError, match=rf"{bad}{message}"):
+            data.load_extract(bad)
