@@ -89,6 +89,26 @@ def infer_schema(records: Sequence[Mapping[str, Any]]) -> RecordSchema:
                         {name: frozenset(kinds) for name, kinds in types.items()})
 
 
+def instruction(message: str, schema: RecordSchema) -> str:
+    """The user message of an extraction example: the schema in words (intents, fields, types), then the request."""
+    def fields(intent: str | None) -> str:
+        return ", ".join(f"{name} ({' or '.join(sorted(schema.types[name]))})"
+                         for name in schema.fields[intent] if name != INTENT)
+
+    if None in schema.fields:
+        layout = f"Its fields: {fields(None)}."
+    else:
+        layout = (f'Its "{INTENT}" is one of {", ".join(map(str, schema.fields))}, and each intent has exactly these '
+                  "fields:\n" + "\n".join(f"- {intent}: {fields(intent)}" for intent in schema.fields))
+    return f"Turn this request into one JSON object. {layout}\nAnswer with the JSON object only.\nRequest: {message}"
+
+
+def messages(row: Mapping[str, Any], schema: RecordSchema) -> dict[str, list[dict[str, str]]]:
+    """An extraction row as a conversational prompt/completion pair; the completion is the record as compact JSON."""
+    return {"prompt": [{"role": "user", "content": instruction(row["message"], schema)}],
+            "completion": [{"role": "assistant", "content": json.dumps(row["record"], ensure_ascii=False)}]}
+
+
 def parse_record(answer: str) -> dict[str, Any] | None:
     """The JSON object an answer holds, or None: the whole answer must be the object (inside a code fence or not)."""
     text = answer.strip()

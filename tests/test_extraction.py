@@ -106,3 +106,18 @@ def test_scores_are_micro_averaged_over_answers(schema) -> None:
 def test_mismatched_lengths_are_refused(schema) -> None:
     with pytest.raises(ValueError, match="one answer per reference"):
         extraction.extraction_scores(["{}"], [], schema)
+
+
+def test_the_instruction_states_the_schema_and_the_completion_is_the_record(schema) -> None:
+    text = extraction.instruction("Pay Ana 25 euros.", schema)
+    assert '"intent" is one of send_money, book_table' in text
+    assert "- send_money: recipient (string), amount (number), currency (string)\n" in text
+    assert "- book_table: restaurant (string), people (integer), day (string), time (string)\n" in text
+    assert text.endswith("Answer with the JSON object only.\nRequest: Pay Ana 25 euros.")
+    pair = extraction.messages({"message": "Pay Ana 25 euros.", "record": RECORDS[1]}, schema)
+    assert pair["prompt"] == [{"role": "user", "content": text}]
+    answer = pair["completion"][0]["content"]
+    assert answer == '{"intent": "send_money", "recipient": "Ana", "amount": 25, "currency": "EUR"}'
+    assert extraction.extraction_scores([answer], [RECORDS[1]], schema)["exact_match"] == 1.0
+    flat = extraction.infer_schema([{"name": "Ana", "age": 30}])
+    assert "Its fields: name (string), age (integer).\n" in extraction.instruction("m", flat)
