@@ -27,6 +27,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "learning_rate": 3e-3,
         "peft_learning_rate": 1e-2,
         "n_test": 200,
+        "n_shots": 1,  # course-tiny reads at most 256 tokens: one solved example and the question fit
     },
     # The laptop profile: the real SLM. 30 steps of 8 examples: LoRA takes about 95 s on 2 cores and goes from 0 % to
     # 68 % strict accuracy on the 200 test phrases (lesson 03, 2026-12-01); peft_learning_rate 3e-4 is issue 25's, and full
@@ -38,6 +39,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "learning_rate": 5e-5,
         "peft_learning_rate": 3e-4,
         "n_test": None,
+        "n_shots": 4,
     },
     "gpu": {
         "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -46,14 +48,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         "learning_rate": 2e-5,
         "peft_learning_rate": 2e-4,
         "n_test": None,
+        "n_shots": 4,
     },
 }
 
 
-# What course-tiny was tuned with (the ci profile's steps, batch and rates). A lesson or a learner that runs course-tiny
+# What course-tiny was tuned with (the ci profile's steps, batch and rates), and the one few-shot example its 256
+# positions hold. A lesson or a learner that runs course-tiny
 # at another profile gets these, not the real SLM's rates, which are a hundred times smaller.
 COURSE_TINY_SETTINGS: dict[str, Any] = {
-    name: PROFILES["ci"][name] for name in ("max_steps", "batch_size", "learning_rate", "peft_learning_rate")
+    name: PROFILES["ci"][name] for name in ("max_steps", "batch_size", "learning_rate", "peft_learning_rate", "n_shots")
 }
 
 
@@ -74,6 +78,7 @@ class Params:
     target_modules: str | None = None
     labels: str | None = None
     n_test: int | None = None
+    n_shots: int = 4
     seed: int = 0
     tone_train: str = "data/tone/train.jsonl"
     tone_test: str = "data/tone/test.jsonl"
@@ -192,6 +197,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "target_modules": _check_target_modules,
     "labels": _check_labels,
     "n_test": _check_optional_positive_int,
+    "n_shots": _check_positive_int,
     "seed": _check_non_negative_int,
     "tone_train": _check_file,
     "tone_test": _check_file,

@@ -11,6 +11,7 @@ an answer, so such a file is refused with the lines of both spellings.
 from __future__ import annotations
 
 import json
+import random
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -192,6 +193,20 @@ def tone_instruction(phrase: str, labels: Sequence[str]) -> str:
     choices = ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
     task = "Answer with one word" if one_word else "Answer with one of these labels"
     return f"What is the tone of this phrase? {task}: {choices}.\nPhrase: {phrase}"
+
+
+def few_shot_examples(rows: Sequence[dict[str, str]], labels: Sequence[str], count: int,
+                      seed: int = 0) -> list[dict[str, str]]:
+    """A few-shot prompt's `count` solved examples: training rows picked at random (seeded), the labels in turn."""
+    rng = random.Random(seed)
+    pools = {label: [row for row in rows if row["tone"] == label] for label in labels}
+    shots = []
+    for index in range(count):
+        pool = pools[labels[index % len(labels)]]
+        if not pool:
+            raise DataError(f"n_shots is {count}, but label {labels[index % len(labels)]!r} has too few training rows")
+        shots.append(pool.pop(rng.randrange(len(pool))))
+    return shots
 
 
 def tone_messages(row: dict[str, str], labels: Sequence[str]) -> dict[str, list[dict[str, str]]]:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from course_utils.data import label_key, tone_instruction
+from course_utils.data import label_key, tone_instruction, tone_messages
 from course_utils.memory import MB
 
 
@@ -27,15 +27,69 @@ def chat_prompts(tokenizer: Any, user_messages: Sequence[str]) -> list[str]:
     ]
 
 
+def tone_prompts(tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str],
+                 shots: Sequence[dict[str, str]] = ()) -> list[str]:
+    """Each row's question through the chat template; `shots` go first, as earlier questions answered by their label."""
+    earlier = [turn for shot in shots for turn in (*tone_messages(shot, labels)["prompt"],
+                                                  *tone_messages(shot, labels)["completion"])]
+    return [tokenizer.apply_chat_template(earlier + tone_messages(row, labels)["prompt"], tokenize=False,
+                                          add_generation_prompt=True) for row in rows]
+
+
+def common_prefix_length(token_rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every row shares, leaving each row at least one token of its own."""
+    length = 0
+    while all(len(row) > length + 1 for row in token_rows) and len({row[length] for row in token_rows}) == 1:
+        length += 1
+    return length
+
+
+@torch.no_grad()
+def _greedy_tokens_from_shared_prefix(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int,
+                                      batch_size: int) -> list[list[int]]:
+    """`greedy_tokens` for prompts that start alike: the shared tokens run once, each batch starts from their cache.
+
+    A batch is laid out as [shared prefix][left padding][the prompt's own tokens]; the attention mask hides the
+    padding and generate numbers the positions from that mask, so each row sees what it would see alone.
+    """
+    import copy
+
+    from transformers import DynamicCache
+
+    token_rows = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
+    shared = common_prefix_length(token_rows)
+    prefix = torch.tensor([token_rows[0][:shared]], device=model.device)
+    prefix_cache = DynamicCache(config=model.config)
+    model(input_ids=prefix, past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
+    answers: list[list[int]] = []
+    for start in range(0, len(token_rows), batch_size):
+        batch = [row[shared:] for row in token_rows[start : start + batch_size]]
+        width = max(len(row) for row in batch)
+        own = torch.tensor([[tokenizer.pad_token_id] * (width - len(row)) + row for row in batch], device=model.device)
+        own_mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in batch], device=model.device)
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(len(batch))
+        input_ids = torch.cat([prefix.expand(len(batch), -1), own], dim=1)
+        mask = torch.cat([torch.ones(len(batch), shared, dtype=own_mask.dtype, device=model.device), own_mask], dim=1)
+        output = model.generate(input_ids=input_ids, attention_mask=mask, past_key_values=cache,
+                                max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        answers += output[:, input_ids.shape[1] :].tolist()
+    return answers
+
+
 @torch.no_grad()
 def greedy_tokens(
-    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 8, batch_size: int = 32
+    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 8, batch_size: int = 32,
+    share_prefix: bool = False,
 ) -> list[list[int]]:
     """The new token ids of greedy answers to already-templated `prompts`, batched with left padding.
 
     Each row runs to `max_new_tokens`: after an end-of-sequence token, generate pads it with the pad id.
-    The caller's tokenizer is not changed (the padding side is given per call).
+    The caller's tokenizer is not changed (the padding side is given per call). `share_prefix`: the tokens every
+    prompt starts with (a few-shot prompt's examples) run through the model once, not once per prompt.
     """
+    if share_prefix and len(prompts) > 1:
+        return _greedy_tokens_from_shared_prefix(model, tokenizer, prompts, max_new_tokens, batch_size)
     rows: list[list[int]] = []
     for start in range(0, len(prompts), batch_size):
         batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
@@ -47,10 +101,11 @@ def greedy_tokens(
 
 
 def generate_answers(
-    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 8, batch_size: int = 32
+    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 8, batch_size: int = 32,
+    share_prefix: bool = False,
 ) -> list[str]:
     """Greedy answers to already-templated `prompts` (`greedy_tokens`), as text without special tokens."""
-    new_tokens = greedy_tokens(model, tokenizer, prompts, max_new_tokens, batch_size)
+    new_tokens = greedy_tokens(model, tokenizer, prompts, max_new_tokens, batch_size, share_prefix)
     return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
@@ -87,6 +142,15 @@ def lenient_label(answer: str, labels: Sequence[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def check_prompt_lengths(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, cause: str) -> None:
+    """ValueError when the longest prompt plus its answer would not fit the model's positions, naming `cause`."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    longest = max(len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) for prompt in prompts)
+    if limit and longest + max_new_tokens > limit:
+        raise ValueError(f"with {cause} the longest prompt is {longest} tokens, and with its answer it would not fit "
+                         f"the model's {limit} positions; use fewer examples (n_shots)")
+
+
 # Tokens a tone answer may take: a label and the end-of-turn token need far fewer; a model answering in a sentence
 # ("The tone of this phrase is joy.") needs about this many for the lenient score to read it.
 TONE_ANSWER_TOKENS = 16
@@ -94,15 +158,19 @@ TONE_ANSWER_TOKENS = 16
 
 def tone_accuracy(
     model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str], batch_size: int = 32,
-    max_new_tokens: int = TONE_ANSWER_TOKENS,
+    max_new_tokens: int = TONE_ANSWER_TOKENS, shots: Sequence[dict[str, str]] = (),
 ) -> dict[str, Any]:
     """Held-out accuracy of greedy answers, strict and lenient, the invalid rate, and every answer for inspection.
 
     strict (`accuracy`): the answer starts with the right label (`parse_label`), the format fine-tuning teaches;
     lenient (`lenient_accuracy`): the right label is the only one the answer names (`lenient_label`).
+    `shots`: solved examples put before every question as earlier turns of the chat (few-shot prompting).
     """
-    prompts = chat_prompts(tokenizer, [tone_instruction(row["phrase"], labels) for row in rows])
-    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    prompts = tone_prompts(tokenizer, rows, labels, shots)
+    if shots:
+        check_prompt_lengths(model, tokenizer, prompts, max_new_tokens, f"{len(shots)} few-shot examples")
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                               share_prefix=bool(shots))  # the examples run once, not once per phrase
     predictions = [parse_label(answer, labels) for answer in answers]
     lenient = [lenient_label(answer, labels) for answer in answers]
     correct = sum(pred == row["tone"] for pred, row in zip(predictions, rows))

@@ -22,12 +22,23 @@ def length_histogram(lengths_by_split: dict[str, Sequence[int]], title: str = "T
     return figure
 
 
-def bar_chart(values: dict[str, float], ylabel: str, title: str, reference: float | None = None) -> Any:
-    """Bars for named values, with an optional dashed reference line (for example chance level)."""
+def bar_chart(values: dict[str, float], ylabel: str, title: str, reference: float | None = None,
+              intervals: dict[str, tuple[float, float]] | None = None) -> Any:
+    """Bars for named values, with an optional dashed reference line (for example chance level) and error bars.
+
+    `intervals` maps some of the names to (low, high), drawn as an error bar on that bar (a bootstrap interval).
+    """
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    rotate = max(len(name) for name in values) > 12
+    figure, axis = plt.subplots(figsize=(max(6, 1.1 * len(values)), 4.5 if rotate else 3.5))
     axis.bar(list(values), list(values.values()), color="tab:blue")
+    for name, (low, high) in (intervals or {}).items():
+        value = values[name]
+        axis.errorbar([name], [value], yerr=[[value - low], [high - value]], color="black", capsize=4)
+    if rotate:
+        axis.tick_params(axis="x", labelrotation=30)
+        plt.setp(axis.get_xticklabels(), ha="right")
     if reference is not None:
         axis.axhline(reference, linestyle="--", color="gray", label=f"reference {reference:.2f}")
         axis.legend()

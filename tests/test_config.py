@@ -64,6 +64,7 @@ def test_missing_data_file_is_named() -> None:
     ("n_test", -5, "n_test must be a positive integer or None"),
     ("seed", -1, "seed must be an integer >= 0"),
     ("batch_size", 0, "batch_size must be a positive integer"),
+    ("n_shots", 0, "n_shots must be a positive integer"),
 ])
 def test_bad_values_say_what_is_allowed(name: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -80,4 +81,5 @@ def test_course_tiny_at_another_profile_keeps_its_own_rates_and_steps() -> None:
     params = config.resolve_params("cpu", model_id=config.COURSE_TINY)
     assert (params.max_steps, params.batch_size, params.learning_rate, params.peft_learning_rate) == (100, 16, 3e-3, 1e-2)
     assert params.n_test is None  # the profile's other choices stay: the whole test set
+    assert params.n_shots == 1 and config.resolve_params("cpu").n_shots == 4, "course-tiny's 256 positions hold one"
     assert config.resolve_params("cpu", model_id=config.COURSE_TINY, max_steps=7).max_steps == 7

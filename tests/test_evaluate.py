@@ -138,3 +138,59 @@ def test_tone_accuracy_reports_strict_and_lenient_scores(tiny_model_and_tokenize
     lenient = [evaluate.lenient_label(answer, LABELS) for answer in result["answers"]]
     assert result["lenient_predictions"] == lenient
     assert result["lenient_accuracy"] == sum(p == r["tone"] for p, r in zip(lenient, rows)) / 12
+
+
+def test_few_shot_prompts_put_solved_examples_first_as_earlier_turns(tiny_model_and_tokenizer) -> None:
+    model, tokenizer = tiny_model_and_tokenizer
+    rows = data.load_tone("data/tone/train.jsonl")
+    labels = data.label_set(rows)
+    shots = data.few_shot_examples(rows, labels, 2, seed=0)
+    assert [shot["tone"] for shot in shots] == ["fear", "joy"], "the labels in turn"
+    assert shots == data.few_shot_examples(rows, labels, 2, seed=0) != data.few_shot_examples(rows, labels, 2, seed=1)
+    question = rows[5]
+    prompt = evaluate.tone_prompts(tokenizer, [question], labels, shots)[0]
+    first, second = (data.tone_instruction(shot["phrase"], labels) for shot in shots)
+    assert prompt.index(first) < prompt.index("fear<|im_end|>") < prompt.index(second) < prompt.index("joy<|im_end|>")
+    assert prompt.endswith(data.tone_instruction(question["phrase"], labels) + "<|im_end|>\n<|im_start|>assistant\n")
+    assert evaluate.tone_prompts(tokenizer, [question], labels) == evaluate.chat_prompts(
+        tokenizer, [data.tone_instruction(question["phrase"], labels)]), "no shots: the zero-shot prompt"
+    result = evaluate.tone_accuracy(model, tokenizer, rows[:4], labels, shots=shots[:1])
+    assert len(result["answers"]) == 4 and 0 <= result["accuracy"] <= 1
+
+
+def test_too_many_examples_for_the_model_stop_with_the_reason(tiny_model_and_tokenizer) -> None:
+    model, tokenizer = tiny_model_and_tokenizer
+    rows = data.load_tone("data/tone/train.jsonl")
+    labels = data.label_set(rows)
+    with pytest.raises(ValueError, match=r"with 4 few-shot examples the longest prompt is \d+ tokens.*256 positions; "
+                                         r"use fewer examples \(n_shots\)"):
+        evaluate.tone_accuracy(model, tokenizer, rows[:2], labels, shots=data.few_shot_examples(rows, labels, 4))
+    with pytest.raises(data.DataError, match="n_shots is 3, but label 'a' has too few training rows"):
+        data.few_shot_examples([{"phrase": "p", "tone": "a"}, {"phrase": "q", "tone": "b"}], ["a", "b"], 3)
+
+
+def test_bar_chart_draws_an_error_bar_per_interval() -> None:
+    from course_utils import plots
+
+    figure = plots.bar_chart({"a": 0.5, "b long label name": 0.9}, "accuracy", "t", reference=0.25,
+                             intervals={"a": (0.4, 0.6)})
+    axis = figure.axes[0]
+    assert len(axis.patches) == 2 and len(axis.containers) == 2  # the bars, and one error bar
+    assert [label.get_rotation() for label in axis.get_xticklabels()] == [30, 30]
+
+
+def test_common_prefix_length_leaves_every_row_a_token_of_its_own() -> None:
+    assert evaluate.common_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert evaluate.common_prefix_length([[1, 2], [1, 2, 3]]) == 1
+    assert evaluate.common_prefix_length([[7, 8], [9]]) == 0
+
+
+def test_sharing_the_few_shot_prefix_gives_the_answers_of_plain_generation(tiny_model_and_tokenizer) -> None:
+    model, tokenizer = tiny_model_and_tokenizer
+    rows = data.load_tone("data/tone/train.jsonl")
+    labels = data.label_set(rows)
+    prompts = evaluate.tone_prompts(tokenizer, rows[:40], labels, data.few_shot_examples(rows, labels, 1))
+    plain = evaluate.greedy_tokens(model, tokenizer, prompts, max_new_tokens=6, batch_size=16)
+    shared = evaluate.greedy_tokens(model, tokenizer, prompts, max_new_tokens=6, batch_size=16, share_prefix=True)
+    assert shared == plain
+    assert evaluate.common_prefix_length([tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]) > 100

@@ -35,7 +35,19 @@ def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["labels"] == ["fear", "joy", "sadness", "surprise"]
     # "Every example fits in under 128 tokens with either model" (course-tiny: 95; SmolLM2, system message and all: 79).
     assert 0 < metrics["max_tokens"] < 128
+    # Section 6: "The classical classifier scores 100 %, with either model's run" (the same data: measured 100 % at
+    # both profiles, interval 100 % to 100 %); the words the prose names are among the six top words it printed.
+    assert metrics["classical_accuracy"] == 1.0 and metrics["classical_ci"] == [1.0, 1.0]
+    top = metrics["classical_top_words"]
+    assert {"happy"} <= set(top["joy"]) and {"shaking", "is"} <= set(top["fear"])
+    assert {"hospital", "was"} <= set(top["sadness"]) and {"surprised", "parrot"} <= set(top["surprise"])
+    # "Fine-tuning, in lesson 02, ... still below the classifier" (asserted by check_02 too): when lesson 02 had run.
+    assert all(accuracy < metrics["classical_accuracy"] for accuracy in metrics["fine_tuned_lesson_02"].values())
     if metrics["params"]["model_id"] == config.COURSE_TINY:
+        # "at the ci profile it gets one example (n_shots = 1), which leaves room for the answer": measured 156 tokens.
+        assert metrics["n_shots"] == 1 and metrics["few_shot_longest_prompt"] + 16 <= 256
+        # "does no better with an example in its prompt: 0 % strict and lenient" (measured 0 % and 0 %).
+        assert metrics["few_shot_accuracy"] == 0.0 and metrics["few_shot_lenient_accuracy"] == 0.0
         # "near zero": the base model has never seen the task. Measured 0.0 at ci; allow up to 10 %.
         assert metrics["base_accuracy"] <= 0.10 and metrics["base_lenient_accuracy"] <= 0.10
         # "most answers are invalid": measured 100 %; at least 80 %.
@@ -44,8 +56,8 @@ def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
         assert metrics["base_ranked_accuracy"] == pytest.approx(0.25, abs=0.10)
         # "254 K parameters in 2 layers", a separate head.
         assert metrics["model_params"] == 254_272 and metrics["tied_head"] is False
-        # Pretraining curve, length histogram and the baseline bar chart are drawn.
-        assert images_in(executed) >= 3
+        # Pretraining curve, length histogram, the baseline bar chart and the alternatives' chart are drawn.
+        assert images_in(executed) >= 4
         return
     # The real SLM (the cpu profile, and the real tier). "134.5 million in 30 layers", the head tied.
     assert metrics["params"]["model_id"] == config.SMOLLM2_135M
@@ -60,7 +72,16 @@ def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
     # "picks the right label 30 % of the time, which this run cannot tell from chance: the interval includes 25 %".
     low, high = metrics["base_ranked_ci"]
     assert metrics["base_ranked_accuracy"] == pytest.approx(0.30, abs=0.05) and low <= 0.25 <= high
-    assert images_in(executed) >= 2  # length histogram and the baseline bars (no pretraining curve for SmolLM2)
+    # Section 6, few-shot: "with four examples, about half of its answers (49 %) are now a label ... almost all sadness
+    # or fear ... 17.5 % strict, below chance (the interval, 12.5 % to 22.5 %, stays under 25 %), and below the 35 %
+    # its zero-shot sentences named". Measured exactly that (greedy): 98 labels, 54 sadness and 35 fear.
+    assert metrics["n_shots"] == 4
+    assert 1 - metrics["few_shot_invalid_rate"] == pytest.approx(0.49, abs=0.05)
+    answered = metrics["few_shot_answered_labels"]
+    assert answered.get("sadness", 0) + answered.get("fear", 0) >= 0.8 * sum(answered.values())
+    assert metrics["few_shot_accuracy"] == pytest.approx(0.175, abs=0.03) and metrics["few_shot_ci"][1] < 0.25
+    assert metrics["few_shot_accuracy"] < metrics["base_lenient_accuracy"]
+    assert images_in(executed) >= 3  # length histogram, the baseline bars, the alternatives (no pretraining curve)
 
 
 def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
@@ -76,6 +97,10 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     assert methods["lora"]["accuracy"] >= base + 0.30
     # "Full fine-tuning scored highest in these few steps": measured 87 % at ci, 94 % on SmolLM2.
     assert methods["full"]["accuracy"] >= methods["lora"]["accuracy"]
+    # Lesson 01 section 6: "course-tiny to 87 % (full) ... still below the classifier" (its 100 %).
+    assert methods["full"]["accuracy"] < 1.0
+    if not real:
+        assert methods["full"]["accuracy"] == pytest.approx(0.87, abs=0.03)
     # Trainable share: IA3 < LoRA < full (= 100 %).
     assert methods["ia3"]["trainable_pct"] < methods["lora"]["trainable_pct"] < methods["full"]["trainable_pct"] == 100
     # "many times smaller": measured 10x at ci, 55x on SmolLM2 (9.4 MB against 513 MB); require at least 5x.
@@ -438,7 +463,9 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     assert abs(logged["logged_by_trainer_step1"] - logged["rank0_own"]) > 1e-3
     assert abs(logged["logged_by_trainer_step1"] - logged["plain_mean_over_ranks"]) > 1e-3
     # Throughput: "far from the 2x two devices would give". Measured 0.86x-0.90x on a quiet machine (1.31x once, with
-    # noise in the single-process timing); require below 1.5x. Like the other lessons' speed checks, this assumes
+    # noise in the single-process timing; 2026-12-02: 1.07x at ci, 0.68x and 0.77x at cpu); require below 1.5x. The
+    # single process is timed again right after the DDP run (a fresh-clone cpu run had timed it only in section 1, at
+    # the start of the lesson, at 0.168 s a step against 0.046 s in the next run: 2.98x). Like the other lessons' speed checks, this assumes
     # nothing else runs on the machine: a second busy process slows the 2-thread single process many times over (its
     # threads wait for each other; measured 23x once), and not the 1-thread DDP processes.
     # One process uses 2 math threads, each DDP process 1.
