@@ -23,10 +23,11 @@ def length_histogram(lengths_by_split: dict[str, Sequence[int]], title: str = "T
 
 
 def bar_chart(values: dict[str, float], ylabel: str, title: str, reference: float | None = None,
-              intervals: dict[str, tuple[float, float]] | None = None) -> Any:
+              intervals: dict[str, tuple[float, float]] | None = None, reference_label: str | None = None) -> Any:
     """Bars for named values, with an optional dashed reference line (for example chance level) and error bars.
 
-    `intervals` maps some of the names to (low, high), drawn as an error bar on that bar (a bootstrap interval).
+    `intervals` maps some of the names to (low, high), drawn as an error bar on that bar (a bootstrap interval);
+    `reference_label` names the line in the legend (default: "reference" and its value).
     """
     import matplotlib.pyplot as plt
 
@@ -40,7 +41,7 @@ def bar_chart(values: dict[str, float], ylabel: str, title: str, reference: floa
         axis.tick_params(axis="x", labelrotation=30)
         plt.setp(axis.get_xticklabels(), ha="right")
     if reference is not None:
-        axis.axhline(reference, linestyle="--", color="gray", label=f"reference {reference:.2f}")
+        axis.axhline(reference, linestyle="--", color="gray", label=reference_label or f"reference {reference:.2f}")
         axis.legend()
     axis.set_ylabel(ylabel)
     axis.set_title(title)

@@ -173,10 +173,11 @@ def test_bar_chart_draws_an_error_bar_per_interval() -> None:
     from course_utils import plots
 
     figure = plots.bar_chart({"a": 0.5, "b long label name": 0.9}, "accuracy", "t", reference=0.25,
-                             intervals={"a": (0.4, 0.6)})
+                             intervals={"a": (0.4, 0.6)}, reference_label="chance (25 %)")
     axis = figure.axes[0]
     assert len(axis.patches) == 2 and len(axis.containers) == 2  # the bars, and one error bar
     assert [label.get_rotation() for label in axis.get_xticklabels()] == [30, 30]
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["chance (25 %)"]
 
 
 def test_common_prefix_length_leaves_every_row_a_token_of_its_own() -> None:
