@@ -54,8 +54,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 # What course-tiny was tuned with (the ci profile's steps, batch and rates), and the one few-shot example its 256
-# positions hold. A lesson or a learner that runs course-tiny
-# at another profile gets these, not the real SLM's rates, which are a hundred times smaller.
+# positions hold. A lesson or a learner that runs course-tiny at another profile gets these, not the real SLM's rates,
+# which are a hundred times smaller.
 COURSE_TINY_SETTINGS: dict[str, Any] = {
     name: PROFILES["ci"][name] for name in ("max_steps", "batch_size", "learning_rate", "peft_learning_rate", "n_shots")
 }

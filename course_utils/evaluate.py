@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from course_utils.data import label_key, tone_instruction, tone_messages
+from course_utils.data import label_key, tone_messages
 from course_utils.memory import MB
 
 
@@ -30,8 +30,10 @@ def chat_prompts(tokenizer: Any, user_messages: Sequence[str]) -> list[str]:
 def tone_prompts(tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str],
                  shots: Sequence[dict[str, str]] = ()) -> list[str]:
     """Each row's question through the chat template; `shots` go first, as earlier questions answered by their label."""
-    earlier = [turn for shot in shots for turn in (*tone_messages(shot, labels)["prompt"],
-                                                  *tone_messages(shot, labels)["completion"])]
+    earlier: list[dict[str, str]] = []
+    for shot in shots:
+        pair = tone_messages(shot, labels)
+        earlier += pair["prompt"] + pair["completion"]
     return [tokenizer.apply_chat_template(earlier + tone_messages(row, labels)["prompt"], tokenize=False,
                                           add_generation_prompt=True) for row in rows]
 
@@ -58,6 +60,8 @@ def _greedy_tokens_from_shared_prefix(model: Any, tokenizer: Any, prompts: Seque
 
     token_rows = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
     shared = common_prefix_length(token_rows)
+    if shared == 0:  # nothing in common: the plain path
+        return greedy_tokens(model, tokenizer, prompts, max_new_tokens, batch_size)
     prefix = torch.tensor([token_rows[0][:shared]], device=model.device)
     prefix_cache = DynamicCache(config=model.config)
     model(input_ids=prefix, past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
@@ -222,7 +226,7 @@ def ranked_tone_picks(
     model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str], batch_size: int = 32
 ) -> list[str]:
     """For each row, the label whose answer tokens the model finds most likely (`label_scores`)."""
-    prompts = chat_prompts(tokenizer, [tone_instruction(row["phrase"], labels) for row in rows])
+    prompts = tone_prompts(tokenizer, rows, labels)
     return [labels[pick] for pick in label_scores(model, tokenizer, prompts, labels, batch_size).argmax(dim=1).tolist()]
 
 
@@ -336,7 +340,7 @@ def score_variant(variant: Variant, tokenizer: Any, tone_rows: Sequence[dict[str
 
     if not tone_rows:
         raise ValueError("the tone test split is empty: give a test file with at least one row (tone_test)")
-    prompts = chat_prompts(tokenizer, [tone_instruction(row["phrase"], labels) for row in tone_rows])
+    prompts = tone_prompts(tokenizer, tone_rows, labels)
     started = time.perf_counter()
     answers = variant.answer(prompts, 8)
     latency_ms = 1000 * (time.perf_counter() - started) / len(prompts)

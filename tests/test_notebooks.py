@@ -35,8 +35,8 @@ def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["labels"] == ["fear", "joy", "sadness", "surprise"]
     # "Every example fits in under 128 tokens with either model" (course-tiny: 95; SmolLM2, system message and all: 79).
     assert 0 < metrics["max_tokens"] < 128
-    # Section 6: "The classical classifier scores 100 %, with either model's run" (the same data: measured 100 % at
-    # both profiles, interval 100 % to 100 %); the words the prose names are among the six top words it printed.
+    # Section 6: "The classical classifier scores 100 % at both profiles (it uses no language model)" (measured 100 %,
+    # interval 100 % to 100 %); the words the prose names are among the six top words it printed.
     assert metrics["classical_accuracy"] == 1.0 and metrics["classical_ci"] == [1.0, 1.0]
     top = metrics["classical_top_words"]
     assert {"happy"} <= set(top["joy"]) and {"shaking", "is"} <= set(top["fear"])
@@ -75,8 +75,8 @@ def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
     low, high = metrics["base_ranked_ci"]
     assert metrics["base_ranked_accuracy"] == pytest.approx(0.30, abs=0.05) and low <= 0.25 <= high
     # Section 6, few-shot: "with four examples, about half of its answers (49 %) are now a label ... almost all sadness
-    # or fear ... 17.5 % strict, below chance (the interval, 12.5 % to 22.5 %, stays under 25 %), and below the 35 %
-    # its zero-shot sentences named". Measured exactly that (greedy): 98 labels, 54 sadness and 35 fear.
+    # or fear ... 17.5 % strict, below chance (the interval, 12.5 % to 22.5 %, stays under 25 %)". Measured exactly
+    # that (greedy): 98 labels, 54 sadness and 35 fear.
     # "SmolLM2 reads 8,192 and gets one per label (n_shots = 4)".
     assert metrics["n_shots"] == 4 and metrics["context_window"] == 8192
     assert 1 - metrics["few_shot_invalid_rate"] == pytest.approx(0.49, abs=0.05)
@@ -473,9 +473,9 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     # Throughput: "far from the 2x two devices would give". Measured 0.86x-0.90x on a quiet machine (1.31x once, with
     # noise in the single-process timing; 2026-12-02: 1.07x at ci, 0.68x and 0.77x at cpu); require below 1.5x. The
     # single process is timed again right after the DDP run (a fresh-clone cpu run had timed it only in section 1, at
-    # the start of the lesson, at 0.168 s a step against 0.046 s in the next run: 2.98x). Like the other lessons' speed checks, this assumes
-    # nothing else runs on the machine: a second busy process slows the 2-thread single process many times over (its
-    # threads wait for each other; measured 23x once), and not the 1-thread DDP processes.
+    # the start of the lesson, at 0.168 s a step against 0.046 s in the next run: 2.98x). Like the other lessons'
+    # speed checks, this assumes nothing else runs on the machine: a second busy process slows the 2-thread single
+    # process many times over (its threads wait for each other; measured 23x once), and not the 1-thread DDP processes.
     # One process uses 2 math threads, each DDP process 1.
     throughput = metrics["throughput"]
     assert 0 < throughput["ddp_vs_one_process"] < 1.5
