@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils import hosted
 from course_utils.config import course_root
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -47,17 +48,22 @@ def installed_version(package: str) -> str | None:
         return None
 
 
-def check_packages(pins: dict[str, str]) -> list[Check]:
-    """[OK] when the installed version is the pinned one, [WARN] when it differs, [FAIL] when missing."""
+def check_packages(pins: dict[str, str], ranges: dict[str, str] | None = None) -> list[Check]:
+    """[OK] at the pin or inside the tested range (pyproject.toml), [WARN] outside it, [FAIL] when missing."""
+    ranges = {} if ranges is None else ranges
     checks = []
     for package, pinned in sorted(pins.items()):
         installed = installed_version(package)
+        tested = ranges.get(package)
         if installed is None:
             checks.append(Check(FAIL, package, f"not installed (pinned {pinned}); run: pip install -r requirements.txt"))
-        elif installed.split("+")[0] != pinned:
-            checks.append(Check(WARN, package, f"{installed} installed, course tested with {pinned}"))
-        else:
+        elif installed.split("+")[0] == pinned:
             checks.append(Check(OK, package, installed))
+        elif tested and not hosted.outside_range(package, tested, installed):
+            checks.append(Check(OK, package, f"{installed}, in the tested range {tested} (pinned {pinned})"))
+        else:
+            where = f"outside the tested range {tested}" if tested else "not the tested version"
+            checks.append(Check(WARN, package, f"{installed} installed, {where}; course tested with {pinned}"))
     return checks
 
 
@@ -102,7 +108,7 @@ def run_checks() -> list[Check]:
     """Every check of `course doctor`, in the order it prints them."""
     python_ok = sys.version_info[:2] == (3, 11)
     checks = [Check(OK if python_ok else WARN, "python", f"{platform.python_version()} (course tested with 3.11)")]
-    checks += check_packages(pinned_versions())
+    checks += check_packages(pinned_versions(), hosted.tested_ranges(extras=("torch", "local", "test")))
     checks += check_accelerator()
     checks.append(check_bitsandbytes())
     checks += check_resources()
