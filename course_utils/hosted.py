@@ -21,8 +21,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 try:
+    from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
 except ImportError:  # every hosted runtime has packaging; pip always carries a copy of its own
+    from pip._vendor.packaging.requirements import Requirement
     from pip._vendor.packaging.specifiers import SpecifierSet
 
 HOSTED_REQUIREMENTS = "requirements-hosted.txt"
@@ -57,11 +59,7 @@ def tested_ranges(pyproject: Path | None = None, extras: tuple[str, ...] = ("tor
     lines = list(project["dependencies"])
     for extra in extras:
         lines += project["optional-dependencies"][extra]
-    ranges = {}
-    for line in lines:
-        name = line.split(">")[0].split("<")[0].split("=")[0].split("!")[0].split("~")[0].strip().lower()
-        ranges[name] = line[len(name):].strip()
-    return ranges
+    return {Requirement(line).name.lower(): line[len(Requirement(line).name):].strip() for line in lines}
 
 
 def installed_version(package: str) -> str | None:

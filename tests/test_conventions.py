@@ -66,6 +66,7 @@ def test_lesson_follows_the_course_order(path: Path) -> None:
     assert -1 not in positions and positions == sorted(positions), positions
     code = [source(c) for c in all_cells if c["cell_type"] == "code"]
     assert "doctor.summary_line()" in code[0], "the first code cell is the environment check"
+    assert code[0].index("hosted.setup()") < code[0].index("doctor.summary_line()"), "hosted install comes first"
     assert f'write_metrics(metrics, params, "{path.stem}")' in code[-1], "the last cell writes metrics.json"
     assert "assert " in code[-1], "the last cell asserts what the lesson claims"
 
@@ -134,3 +135,21 @@ def test_importing_course_utils_does_no_work(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False", "light modules must not import torch"
     assert list(tmp_path.iterdir()) == [], "importing created files"
+
+
+def test_every_lesson_starts_with_the_same_hosted_aware_first_cell() -> None:
+    firsts = {source([c for c in cells(path) if c["cell_type"] == "code"][0]) for path in NOTEBOOKS}
+    assert len(firsts) == 1, "the first code cell is the same in every lesson"
+    (first,) = firsts
+    assert '"/content/course", "/kaggle/working/course"' in first and "hosted.setup()" in first
+
+
+def test_the_hosted_module_needs_nothing_a_fresh_hosted_runtime_lacks(tmp_path: Path) -> None:
+    """course_utils.hosted runs before anything is installed: the standard library and packaging only."""
+    import subprocess
+    import sys
+
+    code = ("import sys; before = set(sys.modules); import course_utils.hosted; "
+            "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names)))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['course_utils', 'packaging']"
