@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
-from course_utils import cli  # noqa: E402
+from course_utils.instructor import runner  # noqa: E402
 
 
 def main() -> None:
@@ -22,8 +22,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as out:
-        for stem in cli.available_notebooks():
-            outcome = cli.run_notebook(stem, args.profile, {}, Path(out), progress=False)
+        for stem in runner.available_notebooks():
+            outcome = runner.run_notebook(stem, args.profile, {}, Path(out), progress=False)
             rows.append({"notebook": stem, "status": outcome.status, "seconds": round(outcome.seconds, 1)})
             print(f"{stem}: {outcome.status} {outcome.seconds:.1f} s", flush=True)
     total = sum(row["seconds"] for row in rows)

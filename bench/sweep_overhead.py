@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
-from course_utils import cli, labs  # noqa: E402
+from course_utils.instructor import labs, runner  # noqa: E402
 
 
 def main() -> None:
@@ -27,12 +27,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     args = parser.parse_args()
-    fixed = {name: cli.parse_value(value) for name, value in args.param}
+    fixed = {name: runner.parse_value(value) for name, value in args.param}
     seconds: dict[str, list[float]] = {"course run": [], "course sweep (1 point)": []}
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            outcome = cli.run_notebook(args.lesson, "ci", fixed, Path(out) / "run", progress=False)
+            outcome = runner.run_notebook(args.lesson, "ci", fixed, Path(out) / "run", progress=False)
             seconds["course run"].append(time.perf_counter() - started)
             assert outcome.status == "ok", outcome.detail
             started = time.perf_counter()

@@ -2,6 +2,6 @@
 
 import sys
 
-from course_utils.cli import main
+from course_utils.instructor.cli import main
 
 sys.exit(main())

@@ -25,7 +25,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import cli, config
+from course_utils import config
+from course_utils.instructor import runner
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -81,7 +82,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip("Chromium is missing: `apt-get install chromium` (.ci/run does this before make test)")
     pytest.importorskip("playwright", reason="playwright is missing: make setup installs requirements.txt")
     root, home = tmp_path_factory.mktemp("lessons"), tmp_path_factory.mktemp("jupyter")
-    for path in cli.notebooks_dir().glob("*.ipynb"):
+    for path in runner.notebooks_dir().glob("*.ipynb"):
         (root / path.name).write_text(lesson_copy(path, root / "runs"), encoding="utf-8")
     broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in (
         "print('before')", "raise ValueError('the cell failed')", "print('after')")])  # the error path, seen once
@@ -221,7 +222,7 @@ def test_lesson_01_runs_all_cells_in_jupyterlab_and_shows_plots_widgets_and_no_e
     page.close()
 
 
-@pytest.mark.parametrize("stem", cli.available_notebooks())
+@pytest.mark.parametrize("stem", runner.available_notebooks())
 def test_every_lesson_opens_with_its_parameters_cell_in_view(browser, lab, stem):
     page = open_lesson(browser, lab, stem)
     assert page.locator(".jp-Dialog").count() == 0, f"JupyterLab showed a dialog opening {stem}: {page.locator('.jp-Dialog').inner_text()}"

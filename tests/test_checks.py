@@ -267,10 +267,10 @@ def test_a_solution_that_calls_the_helper_computing_the_answer_is_refused_before
 def test_the_giveaways_name_real_exercises_and_leave_the_lessons_own_library_calls_open():
     from test_exercises import LESSONS, instructor
 
-    from course_utils import student
+    from course_utils.instructor import handout
 
-    numbers = {student.exercise_title(instructor(stem).cells[index]).split()[1]
-               for stem in LESSONS for index in student.exercise_cells(instructor(stem))}
+    numbers = {handout.exercise_title(instructor(stem).cells[index]).split()[1]
+               for stem in LESSONS for index in handout.exercise_cells(instructor(stem))}
     assert set(checks.GIVEAWAYS) <= numbers
     allowed = {"apply_chat_template", "named_modules", "Generator", "GeneratorParams", "parameters", "numel"}
     assert not allowed & {name for names in checks.GIVEAWAYS.values() for name in names}

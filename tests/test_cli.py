@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_utils import cli
+from course_utils.instructor import runner
 
 
 def course(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -42,38 +42,38 @@ def test_missing_model_path_fails_before_running() -> None:
 
 def test_unknown_parameter_and_notebook_list_what_is_valid() -> None:
     with pytest.raises(ValueError, match="valid parameters are: profile, model_id"):
-        cli.validate_overrides(["01_intro"], "ci", {"lora_rank": 4})
-    with pytest.raises(cli.UsageError, match="unknown notebook '99_nope'; available: 01_intro"):
-        cli.select_notebooks(["99_nope"])
+        runner.validate_overrides(["01_intro"], "ci", {"lora_rank": 4})
+    with pytest.raises(runner.UsageError, match="unknown notebook '99_nope'; available: 01_intro"):
+        runner.select_notebooks(["99_nope"])
 
 
 def test_parameter_a_notebook_does_not_take_is_refused() -> None:
-    with pytest.raises(cli.UsageError, match="01_intro does not take parameter max_steps; it takes: .*model_id"):
-        cli.validate_overrides(["01_intro"], "ci", {"max_steps": 5})
+    with pytest.raises(runner.UsageError, match="01_intro does not take parameter max_steps; it takes: .*model_id"):
+        runner.validate_overrides(["01_intro"], "ci", {"max_steps": 5})
 
 
 def test_profile_and_out_are_options_not_parameters() -> None:
-    with pytest.raises(cli.UsageError, match="set out_dir with --out"):
-        cli.validate_overrides(["01_intro"], "ci", {"out_dir": "x"})
+    with pytest.raises(runner.UsageError, match="set out_dir with --out"):
+        runner.validate_overrides(["01_intro"], "ci", {"out_dir": "x"})
 
 
 def test_notebooks_are_chosen_by_stem_or_prefix() -> None:
-    assert cli.select_notebooks(["01"]) == ["01_intro"]
-    assert cli.select_notebooks(["notebooks/01_intro.ipynb"]) == ["01_intro"]
-    assert cli.select_notebooks([]) == cli.available_notebooks()
+    assert runner.select_notebooks(["01"]) == ["01_intro"]
+    assert runner.select_notebooks(["notebooks/01_intro.ipynb"]) == ["01_intro"]
+    assert runner.select_notebooks([]) == runner.available_notebooks()
 
 
 @pytest.mark.parametrize(("text", "value"), [
     ("-1", -1), ("3", 3), ("2e-4", 2e-4), ("None", None), ("true", True), ("course-tiny", "course-tiny"),
 ])
 def test_parameter_values_are_typed_like_papermill(text: str, value: object) -> None:
-    assert cli.parse_value(text) == value
+    assert runner.parse_value(text) == value
 
 
 def test_summary_table_shows_status_seconds_and_key_metrics() -> None:
-    table = cli.format_summary([
-        cli.Outcome("01_intro", "ok", 12.34, metrics={"base_accuracy": 0.0, "n_train": 1200, "labels": ["a"]}),
-        cli.Outcome("02_full_vs_peft", "FAILED", 3.0, detail="cell 4: ValueError: boom"),
+    table = runner.format_summary([
+        runner.Outcome("01_intro", "ok", 12.34, metrics={"base_accuracy": 0.0, "n_train": 1200, "labels": ["a"]}),
+        runner.Outcome("02_full_vs_peft", "FAILED", 3.0, detail="cell 4: ValueError: boom"),
     ])
     lines = table.splitlines()
     assert lines[0].split() == ["notebook", "status", "seconds", "key", "metrics"]
@@ -83,7 +83,7 @@ def test_summary_table_shows_status_seconds_and_key_metrics() -> None:
 
 
 def test_nested_metrics_fill_the_summary_when_there_are_few_top_level_numbers() -> None:
-    shown = cli.key_metrics({"params": {"seed": 0}, "eos": {"mean_len_before": 20.0, "mean_len_after": 4.4}, "n": 3})
+    shown = runner.key_metrics({"params": {"seed": 0}, "eos": {"mean_len_before": 20.0, "mean_len_after": 4.4}, "n": 3})
     assert shown == {"n": 3, "eos.mean_len_before": 20.0, "eos.mean_len_after": 4.4}
 
 

@@ -130,7 +130,8 @@ def test_importing_course_utils_does_no_work(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys, course_utils, course_utils.config, course_utils.cli, course_utils.runs, course_utils.data;"
+    code = ("import sys, course_utils, course_utils.config, course_utils.instructor.cli, course_utils.runs, "
+            "course_utils.data;"
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False", "light modules must not import torch"
@@ -153,3 +154,47 @@ def test_the_hosted_module_needs_nothing_a_fresh_hosted_runtime_lacks(tmp_path: 
             "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names)))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "['course_utils', 'packaging']"
+
+
+def course_utils_imports() -> dict[str, set[str]]:
+    """Module -> the course_utils modules it imports, at the top or inside a function (read from the source)."""
+    package = ROOT / "course_utils"
+    graph = {}
+    for path in sorted(package.rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils"):
+                for alias in node.names:
+                    module = f"{node.module}.{alias.name}"
+                    found.add(module if (ROOT / (module.replace(".", "/") + ".py")).exists() else node.module)
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name.startswith("course_utils")}
+        graph[name] = found - {name, "course_utils"}
+    return graph
+
+
+def test_the_import_graph_has_no_circle() -> None:
+    graph, done, circles = course_utils_imports(), set(), []
+
+    def visit(module: str, path: list[str]) -> None:
+        for imported in sorted(graph.get(module, ())):
+            if imported in path:
+                circles.append(path[path.index(imported):] + [imported])
+            elif imported not in done:
+                visit(imported, path + [imported])
+        done.add(module)
+
+    for module in graph:
+        visit(module, [module])
+    assert circles == []
+
+
+def test_lessons_and_their_helpers_never_import_the_instructor_package() -> None:
+    lesson_facing = {m: deps for m, deps in course_utils_imports().items()  # `python -m course_utils` is the command
+                     if not m.startswith("course_utils.instructor") and m != "course_utils.__main__"}
+    upward = {module: sorted(d for d in deps if d.startswith("course_utils.instructor"))
+              for module, deps in lesson_facing.items()}
+    assert {m: d for m, d in upward.items() if d} == {}
+    for path in NOTEBOOKS:
+        assert "course_utils.instructor" not in path.read_text() and "import instructor" not in path.read_text(), path

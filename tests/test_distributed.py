@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import cli, config, distributed
+from course_utils import config, distributed
+from course_utils.instructor import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs" / "accelerate").glob("*.yaml"))

@@ -8,28 +8,29 @@ import re
 import nbformat
 import pytest
 
-from course_utils import checks, cli, grading, student
+from course_utils import checks
+from course_utils.instructor import cli, grading, handout, runner
 
-LESSONS = cli.available_notebooks()
+LESSONS = runner.available_notebooks()
 
 
 def instructor(stem: str):
-    return nbformat.read(cli.notebooks_dir() / f"{stem}.ipynb", as_version=4)
+    return nbformat.read(runner.notebooks_dir() / f"{stem}.ipynb", as_version=4)
 
 
 @pytest.mark.parametrize("stem", LESSONS)
 def test_every_lesson_has_two_marked_exercises_each_with_a_hint_a_check_and_hidden_tests(stem):
     notebook = instructor(stem)
-    indices = student.exercise_cells(notebook)
+    indices = handout.exercise_cells(notebook)
     assert len(indices) >= 2, f"{stem}: at least two exercises"
     for index in indices:
         exercise, check, hidden = notebook.cells[index: index + 3]
-        title = student.exercise_title(exercise)
+        title = handout.exercise_title(exercise)
         assert re.fullmatch(r"Exercise \d\.\d", title), title
         assert "### BEGIN SOLUTION" in exercise.source and "### END SOLUTION" in exercise.source, title
-        assert student.hint(exercise) != "write your code here", f"{title}: no '# Hint:' line"
-        assert student.tags(check) == [student.CHECK] and "checks." in check.source, title
-        assert student.tags(hidden) == [student.HIDDEN] and "### BEGIN HIDDEN TESTS" in hidden.source, title
+        assert handout.hint(exercise) != "write your code here", f"{title}: no '# Hint:' line"
+        assert handout.tags(check) == [handout.CHECK] and "checks." in check.source, title
+        assert handout.tags(hidden) == [handout.HIDDEN] and "### BEGIN HIDDEN TESTS" in hidden.source, title
         assert f'exercises["{title.split()[1]}"]' in check.source, f"{title}: its check must record the result"
         previous = notebook.cells[index - 1]
         assert previous.cell_type == "markdown" and previous.source.startswith(f"### {title} · "), title
@@ -38,21 +39,21 @@ def test_every_lesson_has_two_marked_exercises_each_with_a_hint_a_check_and_hidd
 
 
 def test_the_course_has_at_least_eighteen_exercises():
-    assert sum(len(student.exercise_cells(instructor(stem))) for stem in LESSONS) >= 18
+    assert sum(len(handout.exercise_cells(instructor(stem))) for stem in LESSONS) >= 18
 
 
 @pytest.mark.parametrize("stem", LESSONS)
 def test_the_student_version_cuts_solutions_and_hidden_tests_and_keeps_the_parameters(stem):
     original = instructor(stem)
-    version = student.student_notebook(original)
+    version = handout.student_notebook(original)
     text = "\n".join(cell.source for cell in version.cells)
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    assert not [c for c in version.cells if student.HIDDEN in student.tags(c)]
+    assert not [c for c in version.cells if handout.HIDDEN in handout.tags(c)]
     assert not [c for c in version.cells if c.cell_type == "code" and (c.outputs or c.execution_count)]
-    parameters = [c for c in version.cells if "parameters" in student.tags(c)]
+    parameters = [c for c in version.cells if "parameters" in handout.tags(c)]
     assert len(parameters) == 1 and parameters[0].source == next(
-        c.source for c in original.cells if "parameters" in student.tags(c))
-    for index in student.exercise_cells(version):
+        c.source for c in original.cells if "parameters" in handout.tags(c))
+    for index in handout.exercise_cells(version):
         cell = version.cells[index]
         assert "raise NotImplementedError(" in cell.source and "Hint: " in cell.source
         assert "__HINT__" not in cell.source
@@ -83,18 +84,18 @@ def test_a_check_reports_in_words_and_stops_at_a_stub(capsys):
 def test_the_student_version_runs_until_its_first_exercise_and_stops_there(stem, tmp_path):
     import papermill
 
-    path = student.write_student_versions([stem], tmp_path)[0]
+    path = handout.write_student_versions([stem], tmp_path)[0]
     with pytest.raises(papermill.PapermillExecutionError) as raised:
         papermill.execute_notebook(str(path), str(tmp_path / "executed.ipynb"), parameters={"out_dir": str(tmp_path)},
-                                   cwd=str(cli.notebooks_dir()), kernel_name="python3", progress_bar=False,
+                                   cwd=str(runner.notebooks_dir()), kernel_name="python3", progress_bar=False,
                                    shutdown_kernel="immediate")
     assert raised.value.ename == "NotImplementedError", raised.value.evalue
     executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
     cells = executed.cells  # papermill adds cells of its own (injected parameters, error markers): go by tags
     failed = [i for i, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert len(failed) == 1, failed
-    exercises_before = [i for i in student.exercise_cells(executed) if i <= failed[0]]
-    assert student.tags(cells[failed[0]])[0] in (student.EXERCISE, student.CHECK) and len(exercises_before) == 1
+    exercises_before = [i for i in handout.exercise_cells(executed) if i <= failed[0]]
+    assert handout.tags(cells[failed[0]])[0] in (handout.EXERCISE, handout.CHECK) and len(exercises_before) == 1
     assert all(c.get("execution_count") for c in cells[: failed[0]] if c.cell_type == "code")  # all ran before it
     assert "Hint:" in raised.value.evalue
 
@@ -124,11 +125,11 @@ def solved(source: str) -> str:
 
 def make_submission(folder, name, answers):
     original = instructor("01_intro")
-    notebook = student.student_notebook(original)
-    solutions = {cell.id: cell.source for cell in original.cells if student.EXERCISE in student.tags(cell)}
-    for index in student.exercise_cells(notebook):
+    notebook = handout.student_notebook(original)
+    solutions = {cell.id: cell.source for cell in original.cells if handout.EXERCISE in handout.tags(cell)}
+    for index in handout.exercise_cells(notebook):
         cell = notebook.cells[index]
-        number = student.exercise_title(cell).split()[1]
+        number = handout.exercise_title(cell).split()[1]
         cell.source = (answers or {}).get(number, solved(solutions[cell.id]))
     target = folder / name
     target.mkdir(parents=True)
@@ -170,9 +171,9 @@ def test_grading_a_missing_folder_is_a_clear_error(tmp_path):
 def test_course_student_injects_a_labs_parameters_and_refuses_an_unknown_one(tmp_path, capsys):
     assert cli.main(["student", "03", "-p", "lora_r", "16", "--out", str(tmp_path)]) == 0
     version = nbformat.read(tmp_path / "03_lora.ipynb", as_version=4)
-    injected = [c for c in version.cells if "injected-parameters" in student.tags(c)]
+    injected = [c for c in version.cells if "injected-parameters" in handout.tags(c)]
     assert len(injected) == 1 and "lora_r = 16" in injected[0].source
     position = version.cells.index(injected[0])
-    assert "parameters" in student.tags(version.cells[position - 1])
+    assert "parameters" in handout.tags(version.cells[position - 1])
     assert cli.main(["student", "03", "-p", "lora_rank", "16", "--out", str(tmp_path / "bad")]) == 2
     assert "lora_rank" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import cli, data, labs
+from course_utils import data
+from course_utils.instructor import cli, labs, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = str(ROOT / "tests" / "fixtures" / "lab_probe.ipynb")
@@ -28,7 +29,7 @@ def test_a_grid_expands_to_every_combination_and_rejects_a_parameter_given_twice
     points = labs.grid_points(grid)
     assert len(points) == 6 and points[0] == {"lora_r": 2, "seed": 0} and points[-1] == {"lora_r": 32, "seed": 1}
     assert labs.point_name({"lora_r": 8, "model_id": "org/model"}) == "lora_r=8,model_id=org_model"
-    with pytest.raises(cli.UsageError, match="given twice"):
+    with pytest.raises(runner.UsageError, match="given twice"):
         labs.parse_grid([("seed", "0"), ("seed", "1")])
 
 
@@ -38,16 +39,16 @@ def test_names_joined_by_a_colon_move_together_and_must_each_get_a_value():
     points = labs.grid_points(grid)
     assert len(points) == 6 and points[0] == {"lora_r": 2, "lora_alpha": 4, "seed": 0}
     assert {(p["lora_r"], p["lora_alpha"]) for p in points} == {(2, 4), (8, 16), (32, 64)}
-    with pytest.raises(cli.UsageError, match="'8' does not give 2 values joined by ':'"):
+    with pytest.raises(runner.UsageError, match="'8' does not give 2 values joined by ':'"):
         labs.parse_grid([("lora_r:lora_alpha", "2:4,8")])
-    with pytest.raises(cli.UsageError, match="lora_r is given twice"):
+    with pytest.raises(runner.UsageError, match="lora_r is given twice"):
         labs.parse_grid([("lora_r:lora_alpha", "2:4"), ("lora_r", "8")])
 
 
 @pytest.mark.parametrize("spec, message", [("lora_r=int:64:2", "LOW < HIGH"), ("lr=log:0:1", "above 0"),
                                            ("lora_r=int:2:6.5", "whole numbers"), ("lora_r=range:2:8", "KIND")])
 def test_a_bad_search_space_is_refused_with_what_is_valid(spec, message):
-    with pytest.raises(cli.UsageError, match=message):
+    with pytest.raises(runner.UsageError, match=message):
         labs.parse_space([spec])
 
 

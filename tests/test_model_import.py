@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import cli, config, model_import, models
+from course_utils import config, model_import, models
+from course_utils.instructor import cli
 
 
 @pytest.fixture()

@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 import pytest
 
-from course_utils import cli, config
+from course_utils import config
+from course_utils.instructor import runner
 
-NOTEBOOKS = cli.available_notebooks()
+NOTEBOOKS = runner.available_notebooks()
 
 
 @pytest.fixture(scope="session")
@@ -551,7 +552,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
 
 def run_lesson(stem: str, profile: str, out: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Execute one lesson like `course run`; its metrics.json, after checking it ran at `profile`."""
-    outcome = cli.run_notebook(stem, profile, overrides or {}, out, progress=False)
+    outcome = runner.run_notebook(stem, profile, overrides or {}, out, progress=False)
     assert outcome.status == "ok", f"{stem}: {outcome.detail}"
     metrics = json.loads((out / stem / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["params"]["profile"] == profile and metrics["notebook"] == stem
@@ -591,7 +592,7 @@ def test_the_gpu_profile_runs_end_to_end_on_a_cpu_at_two_steps(stem: str, tier_o
     from course_utils import config, models
 
     folder = str(models.build_smollm2_shape())
-    accepted = cli.notebook_parameters(stem)
+    accepted = runner.notebook_parameters(stem)
     overrides = {name: value for name, value in {"model_id": folder, "max_steps": 2}.items() if name in accepted}
     out = tier_out / "gpu_path"
     metrics = run_lesson(stem, "gpu", out, overrides)
@@ -607,7 +608,7 @@ def test_the_gpu_profile_runs_end_to_end_on_a_cpu_at_two_steps(stem: str, tier_o
 def test_qlora_lesson_skips_its_4bit_cells_cleanly_without_bitsandbytes(tmp_path: Path, monkeypatch) -> None:
     """Issue: where bitsandbytes is unusable, lesson 04 says why and skips the 4-bit cells instead of crashing."""
     monkeypatch.setenv("COURSE_SIMULATE_NO_BITSANDBYTES", "1")
-    outcome = cli.run_notebook("04_qlora", "ci", {}, tmp_path, progress=False)
+    outcome = runner.run_notebook("04_qlora", "ci", {}, tmp_path, progress=False)
     assert outcome.status == "ok", outcome.detail
     metrics = json.loads((tmp_path / "04_qlora" / "metrics.json").read_text())
     assert metrics["bnb_usable"] is False and "qlora_accuracy" not in metrics
@@ -624,7 +625,7 @@ def test_eval_lesson_scores_every_other_variant_without_bitsandbytes(run_out: Pa
     makes whatever is missing when run alone.
     """
     monkeypatch.setenv("COURSE_SIMULATE_NO_BITSANDBYTES", "1")
-    outcome = cli.run_notebook("06_eval", "ci", {}, run_out, progress=False)
+    outcome = runner.run_notebook("06_eval", "ci", {}, run_out, progress=False)
     assert outcome.status == "ok", outcome.detail
     metrics = json.loads((run_out / "06_eval" / "metrics.json").read_text())
     assert [v["name"] for v in metrics["variants"]] == ["base", "full", "lora", "merged", "onnx_int4"]
@@ -649,7 +650,7 @@ def test_lora_lesson_learns_and_scores_a_learners_own_capitalised_accented_label
         files[split] = tmp_path / f"{split}.json"
         files[split].write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     overrides = {"tone_train": str(files["train"]), "tone_test": str(files["test"])}
-    outcome = cli.run_notebook("03_lora", "ci", overrides, tmp_path / "runs", progress=False)
+    outcome = runner.run_notebook("03_lora", "ci", overrides, tmp_path / "runs", progress=False)
     assert outcome.status == "ok", outcome.detail
     metrics = json.loads((tmp_path / "runs" / "03_lora" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["labels"] == ["Szomorú", "Öröm"]

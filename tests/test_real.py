@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import cli, config, model_import, models
+from course_utils import config, model_import, models
+from course_utils.instructor import cli
 from test_notebooks import check_01_intro, run_lesson
 
 pytestmark = pytest.mark.real

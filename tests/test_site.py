@@ -9,7 +9,8 @@ import shutil
 import nbformat
 import pytest
 
-from course_utils import cli, config, site
+from course_utils import config
+from course_utils.instructor import cli, runner, site
 
 SHOTS = config.course_root() / "runs" / "browser"
 
@@ -53,7 +54,7 @@ def test_the_site_of_an_executed_lesson_shows_its_figures_and_links_in_chromium(
     if chromium is None:
         pytest.skip("Chromium is missing: `apt-get install chromium` (.ci/run does this before make test)")
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is missing: make setup installs it")
-    outcome = cli.run_notebook("01_intro", "ci", {}, tmp_path / "runs", progress=False)  # a ci run of one lesson
+    outcome = runner.run_notebook("01_intro", "ci", {}, tmp_path / "runs", progress=False)  # a ci run of one lesson
     assert outcome.status == "ok", outcome.detail
     executed = nbformat.read(tmp_path / "runs" / "01_intro" / "01_intro.ipynb", as_version=4)
     figures = sum("image/png" in out.get("data", {}) for cell in executed.cells for out in cell.get("outputs", []))

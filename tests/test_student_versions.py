@@ -12,17 +12,18 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils import checks, cli, grading, student
+from course_utils import checks
+from course_utils.instructor import cli, grading, handout, runner
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = cli.available_notebooks()
+LESSONS = runner.available_notebooks()
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 
 
 def instructor_text(stem: str) -> str:
     """Every cell's source of an instructor's notebook, joined."""
-    notebook = nbformat.read(cli.notebooks_dir() / f"{stem}.ipynb", as_version=4)
+    notebook = nbformat.read(runner.notebooks_dir() / f"{stem}.ipynb", as_version=4)
     return "\n".join(cell.source for cell in notebook.cells)
 
 
@@ -78,7 +79,7 @@ def test_make_course_writes_student_before_running_the_lessons_and_git_ignores_i
 def test_course_solution_prints_the_solution_of_one_exercise(capsys) -> None:
     assert cli.main(["solution", "3.2"]) == 0
     out = capsys.readouterr().out
-    notebook = nbformat.read(cli.notebooks_dir() / "03_lora.ipynb", as_version=4)
+    notebook = nbformat.read(runner.notebooks_dir() / "03_lora.ipynb", as_version=4)
     cell = next(c for c in notebook.cells if c.source.startswith("# Exercise 3.2:"))
     block = SOLUTION_BLOCK.search(cell.source)
     assert block and block.group(1).strip()
@@ -92,7 +93,7 @@ def test_course_solution_of_an_unknown_exercise_lists_the_valid_ones() -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "course: error: unknown exercise '9.9'; valid exercises: " + ", ".join(student.exercise_ids(LESSONS))]
+        "course: error: unknown exercise '9.9'; valid exercises: " + ", ".join(handout.exercise_ids(LESSONS))]
     assert "1.1, 1.2, 2.1" in result.stderr and "8.2" in result.stderr
 
 
@@ -109,8 +110,8 @@ def test_a_failing_check_ends_with_where_to_find_a_solution(capsys) -> None:
 
 def test_grading_refuses_exercise_code_that_asks_for_a_solution() -> None:
     for code in ("!course solution 1.1", 'subprocess.run(["course", "solution", "1.1"])',
-                 "exec(student.solution('1.1', stems)[1])"):
+                 "exec(handout.solution('1.1', stems)[1])", "from course_utils.instructor import handout"):
         assert grading.READS_SOLUTIONS.search(code), code
     for stem in LESSONS:  # the instructor's solutions, as a learner would hand them in, are not refused
-        for exercise in student.exercise_ids([stem]).values():
-            assert not grading.READS_SOLUTIONS.search(student.solved_source(exercise[1])), stem
+        for exercise in handout.exercise_ids([stem]).values():
+            assert not grading.READS_SOLUTIONS.search(handout.solved_source(exercise[1])), stem

@@ -15,174 +15,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from course_utils.config import PROFILES, course_root, resolve_params, validate_value
+from course_utils.config import PROFILES, course_root, resolve_params
+from course_utils.instructor.runner import (UsageError, available_notebooks, format_summary, parse_value,
+                                            run_notebook, select_notebooks, validate_overrides)
 from course_utils.model_import import PACKAGED, ModelUnavailable, build_packaged
-
-RESERVED = {"profile": "--profile", "out_dir": "--out"}
-
-
-class UsageError(ValueError):
-    """A command line that cannot run, with what is valid in the message."""
-
-
-@dataclass
-class Outcome:
-    """What happened to one notebook in a run."""
-
-    stem: str
-    status: str
-    seconds: float
-    detail: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def notebooks_dir() -> Path:
-    """The folder holding the lessons."""
-    return course_root() / "notebooks"
-
-
-def available_notebooks() -> list[str]:
-    """Stems of every lesson, in reading order."""
-    return sorted(path.stem for path in notebooks_dir().glob("*.ipynb"))
-
-
-def select_notebooks(names: Sequence[str]) -> list[str]:
-    """Stems for `names` (a full stem or a unique prefix such as "01"); all lessons when empty."""
-    available = available_notebooks()
-    if not names:
-        return available
-    chosen = []
-    for name in names:
-        name = Path(name).stem
-        matches = [stem for stem in available if stem == name] or [s for s in available if s.startswith(name)]
-        if len(matches) != 1:
-            raise UsageError(f"unknown notebook {name!r}; available: {', '.join(available)}")
-        chosen.append(matches[0])
-    return chosen
-
-
-def parse_value(text: str) -> Any:
-    """A -p value as Python: None, true/false, int, float, else the string itself."""
-    lowered = text.strip().lower()
-    if lowered in {"none", "null"}:
-        return None
-    if lowered in {"true", "false"}:
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def notebook_path(name: str) -> Path:
-    """A lesson's notebook from its stem or a unique prefix, or any notebook file given by its path."""
-    if name.endswith(".ipynb") and Path(name).is_file():
-        return Path(name).resolve()
-    return notebooks_dir() / f"{select_notebooks([name])[0]}.ipynb"
-
-
-def notebook_parameters(stem: str | Path) -> set[str]:
-    """Names assigned in the notebook's `parameters` cell (a lesson's stem, or a notebook's path)."""
-    import papermill
-
-    path = stem if isinstance(stem, Path) else notebooks_dir() / f"{stem}.ipynb"
-    return set(papermill.inspect_notebook(str(path)))
-
-
-def validate_overrides(stems: Sequence[str | Path], profile: str, overrides: dict[str, Any]) -> None:
-    """Fail before any kernel starts when a -p name or value is not valid for the chosen notebooks."""
-    for name, value in overrides.items():
-        if name in RESERVED:
-            raise UsageError(f"set {name} with {RESERVED[name]}, not -p")
-        validate_value(name, value)
-    resolve_params(profile, **overrides)
-    for stem in stems:
-        accepted = notebook_parameters(stem)
-        unknown = sorted(set(overrides) - accepted)
-        if unknown:
-            raise UsageError(
-                f"{Path(stem).stem} does not take parameter {', '.join(unknown)}; it takes: {', '.join(sorted(accepted))}"
-            )
-
-
-def _failure_detail(error: Exception) -> str:
-    """`cell N: ErrorName: message` for a papermill failure, else the error itself."""
-    cell = getattr(error, "exec_count", None) or getattr(error, "cell_index", None)
-    name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
-    message = str(value).strip().splitlines()[-1] if str(value).strip() else ""
-    return f"cell {cell}: {name}: {message}" if cell is not None else f"{name}: {message}"
-
-
-def key_metrics(metrics: dict[str, Any], limit: int = 4) -> dict[str, Any]:
-    """The first few numbers of a metrics.json for the summary table: top-level ones first, then one level down."""
-    is_number = lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)  # noqa: E731
-    numbers = {k: v for k, v in metrics.items() if is_number(v)}
-    for key, value in metrics.items():
-        if isinstance(value, dict) and key != "params":
-            numbers.update({f"{key}.{k}": v for k, v in value.items() if is_number(v)})
-    return dict(list(numbers.items())[:limit])
-
-
-def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, progress: bool,
-                 source: Path | None = None) -> Outcome:
-    """Execute one lesson (or the notebook at `source`) with papermill into out/stem/.
-
-    The last good executed notebook survives a failure.
-    """
-    import papermill
-
-    from course_utils.runs import read_metrics
-
-    target = out / stem
-    target.mkdir(parents=True, exist_ok=True)
-    partial = target / f".{stem}.running.ipynb"
-    parameters = {"profile": profile, "out_dir": str(out), **overrides}
-    started = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(source or notebooks_dir() / f"{stem}.ipynb"),
-            str(partial),
-            parameters=parameters,
-            cwd=str(notebooks_dir()),
-            kernel_name="python3",
-            progress_bar=progress,
-            log_output=False,
-            # Every cell has run by then; a graceful shutdown waits about 3 s for torch's interpreter to exit.
-            shutdown_kernel="immediate",
-        )
-    except Exception as error:  # report the failing cell and carry on with the other notebooks
-        if partial.exists():
-            os.replace(partial, target / f"{stem}.failed.ipynb")
-        return Outcome(stem, "FAILED", time.perf_counter() - started, _failure_detail(error))
-    os.replace(partial, target / f"{stem}.ipynb")
-    metrics_path = target / "metrics.json"
-    metrics = read_metrics(metrics_path) if metrics_path.exists() else {}
-    status = "ok" if metrics else "NO METRICS"
-    return Outcome(stem, status, time.perf_counter() - started, "" if metrics else "metrics.json not written", metrics)
-
-
-def format_summary(outcomes: Sequence[Outcome]) -> str:
-    """A plain-text table: notebook, status, seconds, key metrics (or why it failed)."""
-    rows = [("notebook", "status", "seconds", "key metrics")]
-    for outcome in outcomes:
-        shown = ", ".join(
-            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in key_metrics(outcome.metrics).items()
-        )
-        rows.append((outcome.stem, outcome.status, f"{outcome.seconds:.1f}", outcome.detail or shown))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    return "\n".join(lines)
-
 
 def command_run(args: argparse.Namespace) -> int:
     """`course run`: validate everything first, then execute each notebook and print a summary."""
@@ -226,7 +66,7 @@ def command_doctor(_: argparse.Namespace) -> int:
 
 def command_student(args: argparse.Namespace) -> int:
     """`course student`: write the student version of each chosen lesson (with --keep, only the missing ones)."""
-    from course_utils.student import write_student_versions
+    from course_utils.instructor.handout import write_student_versions
 
     overrides = {name: parse_value(value) for name, value in args.param}
     stems = select_notebooks(args.notebooks)
@@ -242,7 +82,7 @@ def command_student(args: argparse.Namespace) -> int:
 
 def command_solution(args: argparse.Namespace) -> int:
     """`course solution`: print one exercise's solution from the instructor's notebook."""
-    from course_utils.student import solution
+    from course_utils.instructor.handout import solution
 
     stem, code = solution(args.exercise, available_notebooks())
     print(f"# The instructor's solution, from notebooks/{stem}.ipynb:\n{code}")
@@ -251,7 +91,7 @@ def command_solution(args: argparse.Namespace) -> int:
 
 def command_grade(args: argparse.Namespace) -> int:
     """`course grade`: run every submission with the hidden tests; print the table, write grades.csv."""
-    from course_utils.grading import grade_folder, summary
+    from course_utils.instructor.grading import grade_folder, summary
 
     lessons = select_notebooks(args.notebooks) if args.notebooks else []
     overrides = {name: parse_value(value) for name, value in args.param}
@@ -264,7 +104,7 @@ def command_grade(args: argparse.Namespace) -> int:
 
 def command_site(args: argparse.Namespace) -> int:
     """`course site`: HTML pages of the executed lessons, and a landing page."""
-    from course_utils.site import build_site
+    from course_utils.instructor.site import build_site
 
     pages = build_site(Path(args.runs) if args.runs else course_root() / "runs" / "ci", Path(args.out))
     print(f"wrote {len(pages)} pages; open {pages[0]}")
@@ -273,7 +113,7 @@ def command_site(args: argparse.Namespace) -> int:
 
 def command_sweep(args: argparse.Namespace) -> int:
     """`course sweep`: every combination of the -p values, one folder each; a table, a summary and a plot."""
-    from course_utils.labs import parse_grid, run_sweep
+    from course_utils.instructor.labs import parse_grid, run_sweep
 
     fixed = {name: parse_value(value) for name, value in args.set}
     out = Path(args.out) if args.out else course_root() / "labs" / Path(args.notebook).stem
@@ -285,7 +125,7 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 def command_search(args: argparse.Namespace) -> int:
     """`course search`: an Optuna study chosen on a validation split, then the best parameters on the test set."""
-    from course_utils.labs import parse_space, run_search
+    from course_utils.instructor.labs import parse_space, run_search
 
     fixed = {name: parse_value(value) for name, value in args.set}
     out = Path(args.out) if args.out else course_root() / "labs" / f"{Path(args.notebook).stem}-search"
@@ -313,7 +153,7 @@ def command_model(args: argparse.Namespace) -> int:
 
 def command_report(args: argparse.Namespace) -> int:
     """`course report`: the table of a sweep or a search, and report.md with its plots."""
-    from course_utils.labs import write_report
+    from course_utils.instructor.labs import write_report
 
     write_report(Path(args.folder))
     return 0

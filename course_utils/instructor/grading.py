@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from course_utils.student import CHECK, EXERCISE, HIDDEN, exercise_cells, exercise_title, tags
+from course_utils.instructor.handout import CHECK, EXERCISE, HIDDEN, exercise_cells, exercise_title, tags
 
 # Code that opens the instructor's notebooks, prints a check's source or asks for a solution (`course solution`,
-# `student.solution`): the submission is refused, unread.
+# `handout.solution`, anything from course_utils.instructor): the submission is refused, unread.
 READS_SOLUTIONS = re.compile(r"\.ipynb|BEGIN SOLUTION|BEGIN HIDDEN TESTS|getsource|notebooks_dir|"
-                             r"exercise_ids|\bsolution\s*\(|['\"]solution['\"]|course\s+solution")
+                             r"course_utils\.instructor|exercise_ids|\bsolution\s*\(|['\"]solution['\"]|course\s+solution")
 # A check cell stores its verdict as `exercises["3.1"] = checks....(...)`.
 VERDICT = re.compile(r'^\s*exercises\[("[^"]+")\]\s*=', re.MULTILINE)
 NOT_YET = "the check said: not yet"  # the grader's assertion after a check cell
@@ -104,7 +104,7 @@ def grade_lesson(student: str, path: Path, out: Path, timeout: int = 300,
     import nbformat
     import papermill
 
-    from course_utils.cli import notebooks_dir
+    from course_utils.instructor.runner import notebooks_dir
 
     stem = path.stem
     instructor = nbformat.read(notebooks_dir() / f"{stem}.ipynb", as_version=4)
@@ -142,7 +142,7 @@ def grade_lesson(student: str, path: Path, out: Path, timeout: int = 300,
 def grade_folder(submissions: Path, out: Path, timeout: int = 300, lessons: Sequence[str] = (),
                  parameters: dict[str, Any] | None = None) -> list[Grade]:
     """Grade every student's lessons under `submissions` (student/<lesson>.ipynb); writes out/grades.csv."""
-    from course_utils.cli import available_notebooks
+    from course_utils.instructor.runner import available_notebooks
     from course_utils.runs import atomic_write_text
 
     submissions = Path(submissions)

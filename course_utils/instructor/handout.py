@@ -58,7 +58,7 @@ def exercise_ids(stems: list[str]) -> dict[str, tuple[str, Any]]:
     """Every exercise of the instructor's lessons, `"3.2": (lesson stem, exercise cell)`, in reading order."""
     import nbformat
 
-    from course_utils.cli import notebooks_dir
+    from course_utils.instructor.runner import notebooks_dir
 
     found: dict[str, tuple[str, Any]] = {}
     for stem in stems:
@@ -109,7 +109,7 @@ def write_student_versions(stems: list[str], out: Path, parameters: dict[str, An
     import nbformat
     from papermill.parameterize import parameterize_notebook
 
-    from course_utils.cli import notebooks_dir
+    from course_utils.instructor.runner import notebooks_dir
     from course_utils.runs import atomic_write_text
 
     written = []

@@ -4,7 +4,7 @@
     course search 03_lora --trials 12 -s peft_learning_rate=log:1e-4:1e-2 -s lora_r=int:2:64 --out labs/search
     course report labs/ranks
 
-Every point of a sweep and every trial of a search runs through `cli.run_notebook`, the same papermill path as
+Every point of a sweep and every trial of a search runs through `runner.run_notebook`, the same papermill path as
 `course run`, into its own folder. A point that finished is not run again, so an interrupted sweep resumes; a
 search keeps its trials in an Optuna study in SQLite (`study.db`), so it resumes too, and two terminals running
 the same search add trials to one study.
@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from course_utils import cli
 from course_utils.config import resolve_course_path, resolve_params
+from course_utils.instructor import runner
 from course_utils.runs import atomic_write_text
 
-# The numbers a sweep collects when the instructor names none, per lesson; other notebooks: cli.key_metrics.
+# The numbers a sweep collects when the instructor names none, per lesson; other notebooks: runner.key_metrics.
 LESSON_METRICS = {
     "02_full_vs_peft": ["methods.full.accuracy", "methods.lora.accuracy", "methods.ia3.accuracy"],
     "03_lora": ["lora_accuracy", "adapter_mb", "lora_trainable_pct"],
@@ -61,18 +61,18 @@ def parse_grid(pairs: Sequence[tuple[str, str]]) -> dict[str, list[Any]]:
         names = name.split(":")
         taken = [n for n in names if n in grid_parameters(grid) or names.count(n) > 1]
         if taken:
-            raise cli.UsageError(f"-p {taken[0]} is given twice: list its values once, separated by commas")
+            raise runner.UsageError(f"-p {taken[0]} is given twice: list its values once, separated by commas")
         parts = [part for part in text.split(",") if part.strip()]
         if not parts:
-            raise cli.UsageError(f"-p {name} has no values: give one or more, separated by commas")
+            raise runner.UsageError(f"-p {name} has no values: give one or more, separated by commas")
         if len(names) == 1:
-            grid[name] = [cli.parse_value(part) for part in parts]
+            grid[name] = [runner.parse_value(part) for part in parts]
             continue
         wrong = [part for part in parts if len(part.split(":")) != len(names)]
         if wrong:
-            raise cli.UsageError(f"-p {name}: the value {wrong[0]!r} does not give {len(names)} values joined by ':' "
+            raise runner.UsageError(f"-p {name}: the value {wrong[0]!r} does not give {len(names)} values joined by ':' "
                                  f"(one for each of {', '.join(names)}), e.g. -p lora_r:lora_alpha 2:4,8:16")
-        grid[name] = [[cli.parse_value(value) for value in part.split(":")] for part in parts]
+        grid[name] = [[runner.parse_value(value) for value in part.split(":")] for part in parts]
     return grid
 
 
@@ -100,7 +100,7 @@ def point_name(point: dict[str, Any]) -> str:
 def _validate(path: Path, profile: str, points: Sequence[dict[str, Any]]) -> None:
     """Every point checked as `course run` checks its -p values, before anything runs."""
     for point in points:
-        cli.validate_overrides([path], profile, point)
+        runner.validate_overrides([path], profile, point)
 
 
 def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
@@ -175,11 +175,11 @@ def run_sweep(notebook: str, grid: dict[str, list[Any]], out: Path, profile: str
     """
     import pandas as pd
 
-    path, fixed, out = cli.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
+    path, fixed, out = runner.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
     split_files = {"tone_train", "tone_test"} if validation_fraction else set()
     overlap = sorted(set(grid_parameters(grid)) & (set(fixed) | split_files))
     if overlap:
-        raise cli.UsageError(f"{overlap[0]} is both swept (-p) and fixed (--set, or the validation split): "
+        raise runner.UsageError(f"{overlap[0]} is both swept (-p) and fixed (--set, or the validation split): "
                              "give it once")
     if validation_fraction:
         fit_file, validation_file, _, _ = split_for_choosing(path, profile, fixed, validation_fraction, split_seed,
@@ -200,7 +200,7 @@ def run_sweep(notebook: str, grid: dict[str, list[Any]], out: Path, profile: str
             print(f"[{index}/{len(points)}] {point_name(point)}: finished before, skipped", flush=True)
             records.append(previous)
             continue
-        outcome = cli.run_notebook(path.stem, profile, point | fixed, folder, progress, source=path)
+        outcome = runner.run_notebook(path.stem, profile, point | fixed, folder, progress, source=path)
         record = {"point": point, "status": outcome.status, "seconds": round(outcome.seconds, 1),
                   "detail": outcome.detail, "folder": str(folder.relative_to(out)), "metrics": outcome.metrics}
         atomic_write_text(record_path, json.dumps(record, indent=2, default=str) + "\n")
@@ -208,7 +208,7 @@ def run_sweep(notebook: str, grid: dict[str, list[Any]], out: Path, profile: str
               f"{outcome.detail}", flush=True)
         records.append(record)
     chosen = list(metrics) or LESSON_METRICS.get(path.stem) or list(
-        cli.key_metrics(next((r["metrics"] for r in records if r["metrics"]), {})))
+        runner.key_metrics(next((r["metrics"] for r in records if r["metrics"]), {})))
     table = pd.DataFrame([{**r["point"], "status": r["status"], "seconds": r["seconds"], "detail": r["detail"],
                            **{m: metric_value(r["metrics"], m) for m in chosen}} for r in records])
     atomic_write_text(out / "sweep.csv", table.to_csv(index=False))
@@ -246,20 +246,20 @@ def parse_space(specs: Sequence[str]) -> dict[str, tuple[str, list[Any]]]:
         name, _, rest = spec.partition("=")
         kind, _, values = rest.partition(":")
         if not name or kind not in SPACE_KINDS or not values:
-            raise cli.UsageError(f"-s {spec!r}: write NAME=KIND:VALUES with KIND one of {', '.join(SPACE_KINDS)}, "
+            raise runner.UsageError(f"-s {spec!r}: write NAME=KIND:VALUES with KIND one of {', '.join(SPACE_KINDS)}, "
                                  "e.g. peft_learning_rate=log:1e-4:1e-2, lora_r=int:2:64, batch_size=choice:8,16,32")
-        parts = [cli.parse_value(v) for v in values.split(",")] if kind == "choice" else \
-            [cli.parse_value(v) for v in values.split(":")]
+        parts = [runner.parse_value(v) for v in values.split(",")] if kind == "choice" else \
+            [runner.parse_value(v) for v in values.split(":")]
         if kind != "choice":
             if len(parts) != 2 or not all(isinstance(v, (int, float)) for v in parts) or not parts[0] < parts[1]:
-                raise cli.UsageError(f"-s {spec!r}: {kind} takes LOW:HIGH, two numbers with LOW < HIGH")
+                raise runner.UsageError(f"-s {spec!r}: {kind} takes LOW:HIGH, two numbers with LOW < HIGH")
             if kind == "log" and parts[0] <= 0:
-                raise cli.UsageError(f"-s {spec!r}: a log range must be above 0")
+                raise runner.UsageError(f"-s {spec!r}: a log range must be above 0")
             if kind == "int" and not all(isinstance(v, int) for v in parts):
-                raise cli.UsageError(f"-s {spec!r}: an int range takes two whole numbers")
+                raise runner.UsageError(f"-s {spec!r}: an int range takes two whole numbers")
         space[name] = (kind, parts)
     if not space:
-        raise cli.UsageError("name at least one parameter to search with -s NAME=KIND:VALUES")
+        raise runner.UsageError("name at least one parameter to search with -s NAME=KIND:VALUES")
     return space
 
 
@@ -296,11 +296,11 @@ def split_for_choosing(path: Path, profile: str, fixed: dict[str, Any], fraction
     """
     from course_utils import data
 
-    if not {"tone_train", "tone_test"} <= cli.notebook_parameters(path):
-        raise cli.UsageError(f"{path.stem} does not take tone_train and tone_test: choosing on validation needs "
+    if not {"tone_train", "tone_test"} <= runner.notebook_parameters(path):
+        raise runner.UsageError(f"{path.stem} does not take tone_train and tone_test: choosing on validation needs "
                              "both, to train on part of the training file and score on the rest")
     if "tone_test" in fixed:
-        raise cli.UsageError("tone_test cannot be fixed when choosing on validation: the validation split takes "
+        raise runner.UsageError("tone_test cannot be fixed when choosing on validation: the validation split takes "
                              "its place, and the test file is left alone")
     base = resolve_params(profile, **{k: v for k, v in fixed.items() if k != "out_dir"})
     train_file, test_file = resolve_course_path(base.tone_train), resolve_course_path(base.tone_test)
@@ -321,17 +321,17 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
     """
     import optuna
 
-    path, fixed, out = cli.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
+    path, fixed, out = runner.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
     metric = metric or SEARCH_METRICS.get(path.stem)
     if metric is None:
-        raise cli.UsageError(f"name the metric to maximise with --metric (a key of {path.stem}'s metrics.json)")
+        raise runner.UsageError(f"name the metric to maximise with --metric (a key of {path.stem}'s metrics.json)")
     if trials < 1:
-        raise cli.UsageError(f"--trials must be a positive whole number (got {trials})")
+        raise runner.UsageError(f"--trials must be a positive whole number (got {trials})")
     if sampler not in ("tpe", "random"):
-        raise cli.UsageError(f"--sampler must be tpe or random (got {sampler!r})")
+        raise runner.UsageError(f"--sampler must be tpe or random (got {sampler!r})")
     taken = sorted(set(space) & (set(fixed) | {"tone_train", "tone_test"}))
     if taken:
-        raise cli.UsageError(f"{taken[0]} cannot be searched: it is fixed, or it is the data the search splits")
+        raise runner.UsageError(f"{taken[0]} cannot be searched: it is fixed, or it is the data the search splits")
     fit_file, validation_file, test_file, sizes = split_for_choosing(path, profile, fixed, validation_fraction, seed,
                                                                      out)
     choosing = fixed | {"tone_train": str(fit_file), "tone_test": str(validation_file)}
@@ -365,7 +365,7 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
         values = suggest(trial, space)
         folder = out / "trials" / f"{trial.number:03d}"
         trial.set_user_attr("folder", str(folder.relative_to(out)))
-        outcome = cli.run_notebook(path.stem, profile, choosing | values, folder, progress, source=path)
+        outcome = runner.run_notebook(path.stem, profile, choosing | values, folder, progress, source=path)
         score = metric_value(outcome.metrics, metric)
         print(f"trial {trial.number}: {point_name(values)} -> {outcome.status} in {outcome.seconds:.1f} s "
               f"{outcome.detail or f'validation {metric} {score}'}", flush=True)
@@ -384,10 +384,10 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
     atomic_write_text(out / "trials.csv", study.trials_dataframe().to_csv(index=False))
     plots = search_plots(study, out)
     if not complete:
-        raise cli.UsageError(f"every trial failed; see {out / 'trials'} (first: "
+        raise runner.UsageError(f"every trial failed; see {out / 'trials'} (first: "
                              f"{failed[0].user_attrs.get('failure') if failed else 'none ran'})")
     best = study.best_trial
-    final = cli.run_notebook(path.stem, profile, fixed | {"tone_train": str(fit_file)} | best.params,
+    final = runner.run_notebook(path.stem, profile, fixed | {"tone_train": str(fit_file)} | best.params,
                              out / "final", progress, source=path)
     result = {"notebook": path.stem, "profile": profile, "metric": metric, "sampler": sampler,
               "trials": len(study.trials), "complete": len(complete), "failed": len(failed),
@@ -475,7 +475,7 @@ def write_report(folder: Path) -> Path:
         lines += [f"![{name}]({Path(p).name})" for name, p in result["plots"].items()] + [""]
         print(trials[shown].to_string(index=False))
     else:
-        raise cli.UsageError(f"{folder} holds neither a sweep (sweep.json) nor a search (search.json)")
+        raise runner.UsageError(f"{folder} holds neither a sweep (sweep.json) nor a search (search.json)")
     report = atomic_write_text(folder / "report.md", "\n".join(lines))
     print(f"\nwrote {report}")
     return report
