@@ -11,23 +11,30 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from course_utils.config import Params
+from course_utils.config import PARAMETER_NAMES, Params
 from course_utils.runs import run_dir
 
-# Parameters that change what a training produces; the others (n_test, out_dir, ...) do not.
-TRAINING_PARAMETERS = ("model_id", "max_steps", "batch_size", "learning_rate", "peft_learning_rate", "max_length",
-                       "lora_r", "lora_alpha", "lora_dropout", "target_modules", "seed", "tone_train", "qa_train")
+# The parameters that cannot change what a training or an export produces: how a lesson scores it (n_test, n_shots,
+# the test files) and where results go. Every other field of Params is part of the reuse key, so a parameter added
+# later (or one such as `labels`, whose order is in every training prompt) makes a lesson train its own artifact
+# rather than silently reuse one made differently.
+NOT_SHAPING = ("profile", "n_test", "n_shots", "tone_test", "qa_test", "out_dir")
+
+
+def reuse_key(params: Params | dict[str, Any]) -> dict[str, Any]:
+    """The parameters an artifact must have been made with to be reused: every field of Params but NOT_SHAPING."""
+    values = vars(params) if isinstance(params, Params) else params
+    return {name: values.get(name) for name in PARAMETER_NAMES if name not in NOT_SHAPING}
 
 
 def reusable(params: Params, lesson: str, artifact: str) -> Path | None:
-    """The artifact from `lesson` if it exists and was made with the same training parameters, else None."""
+    """The artifact from `lesson` if it exists and was made with the same reuse key, else None."""
     folder = run_dir(params, lesson)
     path, metrics_file = folder / artifact, folder / "metrics.json"
     if not path.exists() or not metrics_file.exists():
         return None
     recorded = json.loads(metrics_file.read_text()).get("params", {})
-    mine = vars(params)
-    return path if all(recorded.get(name) == mine[name] for name in TRAINING_PARAMETERS) else None
+    return path if reuse_key(recorded) == reuse_key(params) else None
 
 
 def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: Sequence[str] | None, target: Path,

@@ -62,3 +62,31 @@ def test_results_get_the_usual_permissions_not_the_temporary_files(tmp_path) -> 
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "adapter").stat().st_mode) == 0o755
+
+
+def _made_by_lesson_03(tmp_path, **overrides) -> None:
+    """A stand-in for lesson 03's folder: its adapter and the metrics.json that records how it was made."""
+    params = config.resolve_params("ci", out_dir=str(tmp_path), **overrides)
+    (tmp_path / "03_lora" / "adapter-tone").mkdir(parents=True)
+    runs.write_metrics({"lora_accuracy": 0.6}, params, "03_lora")
+
+
+def test_an_artifact_is_reused_only_when_every_parameter_that_shapes_it_matches(tmp_path) -> None:
+    from course_utils import artifacts
+
+    _made_by_lesson_03(tmp_path, labels="joy,sadness,fear,surprise")
+    same = config.resolve_params("ci", out_dir=str(tmp_path), labels="joy,sadness,fear,surprise", n_test=20)
+    assert artifacts.reusable(same, "03_lora", "adapter-tone") == tmp_path / "03_lora" / "adapter-tone"
+    # the label order is in every training prompt: lesson 06 with the labels in another order trains its own
+    reordered = config.resolve_params("ci", out_dir=str(tmp_path), labels="surprise,fear,joy,sadness")
+    assert artifacts.reusable(reordered, "03_lora", "adapter-tone") is None
+    assert artifacts.reusable(config.resolve_params("ci", out_dir=str(tmp_path), labels="joy,sadness,fear,surprise",
+                                                    gradient_accumulation_steps=2), "03_lora", "adapter-tone") is None
+
+
+def test_the_reuse_key_leaves_out_only_what_cannot_change_an_artifact() -> None:
+    from course_utils import artifacts
+
+    key = artifacts.reuse_key(config.resolve_params("ci"))
+    assert set(key) == set(config.PARAMETER_NAMES) - {"profile", "n_test", "n_shots", "tone_test", "qa_test", "out_dir"}
+    assert "labels" in key and "gradient_accumulation_steps" in key
