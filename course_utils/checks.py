@@ -415,30 +415,6 @@ def onnx_greedy(generate: Callable[..., list[int]], model: Any, prompts_ids: Seq
 # 06 · evaluation ------------------------------------------------------------------------------------------------
 
 
-def bootstrap(interval: Callable[..., tuple[float, float]], exercise: str = "6.1") -> bool:
-    """`interval(correct, resamples, seed)` must be a 95 % percentile bootstrap interval of the accuracy."""
-    from course_utils import evaluate
-
-    for correct in ([True] * 130 + [False] * 70, [True] * 45 + [False] * 5):
-        ok, value = attempt(exercise, interval, correct, 2000, 0)
-        if not ok:
-            return False
-        if not isinstance(value, tuple) or len(value) != 2:
-            return report(exercise, False, "return a pair (low, high).")
-        low, high = value
-        mean = sum(correct) / len(correct)
-        reference_low, reference_high = evaluate.bootstrap_ci(correct, seed=0, resamples=2000)
-        if not low <= mean <= high:
-            return report(exercise, False, "the interval must contain the accuracy itself: is it (low, high)?")
-        if high - low < 0.5 * (reference_high - reference_low):
-            return report(exercise, False, "your interval is too narrow: each resample draws len(correct) answers "
-                                           "*with replacement*, and the bounds are the 2.5th and 97.5th percentiles.")
-        if high - low > 1.5 * (reference_high - reference_low):
-            return report(exercise, False, "your interval is too wide: the bounds are the 2.5th and 97.5th "
-                                           "percentiles of the resampled accuracies.")
-    return report(exercise, True, "its width agrees with the harness's interval (within the bootstrap's own noise).")
-
-
 def stratified_split(split: Callable[..., tuple[list, list]], rows: Sequence[dict[str, str]],
                      exercise: str = "6.2") -> bool:
     """`split(rows, fraction, seed)` must hold out about `fraction` of each label, disjoint from training."""

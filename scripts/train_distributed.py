@@ -54,32 +54,24 @@ def say(text: str) -> None:
 
 
 def sft_config(args: argparse.Namespace, output_dir: Path, per_process_batch: int, **overrides: Any) -> Any:
-    """The SFTConfig every process uses: CPU processes that average gradients over gloo."""
-    from trl import SFTConfig
+    """The course's SFTConfig (course_utils.train.sft_config, what the lessons train with), for CPU processes that
+    average their gradients over gloo: the same settings as lesson 08's single process, so the two compare."""
+    from course_utils import train
+    from course_utils.config import Params
 
+    params = Params(model_id=args.model_id, batch_size=per_process_batch,  # global batch = this x world size
+                    max_length=args.max_length, seed=args.seed)
     settings: dict[str, Any] = dict(
-        output_dir=str(output_dir),
-        max_steps=args.max_steps,
-        per_device_train_batch_size=per_process_batch,  # global batch = this x world size
-        learning_rate=args.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=max(1, args.max_steps // 10),
         logging_steps=1,
-        max_length=args.max_length,
-        completion_only_loss=True,
-        activation_checkpointing=False,
-        save_strategy="no",
         report_to="tensorboard",  # only rank 0 writes events
-        seed=args.seed,
-        data_seed=args.seed,
         use_cpu=True,  # CPU processes...
         ddp_backend="gloo",  # ...that average their gradients over gloo (nccl is for GPUs)
-        bf16=False,  # trl's default is bf16=True (CPU autocast): fp32 here, so the comparison with one process is exact
-        dataloader_num_workers=0,
+        bf16=False,  # fp32 on CPU, so the comparison with one process is exact
+        fp16=False,
         disable_tqdm=True,
     )
-    settings.update(overrides)
-    return SFTConfig(**settings)
+    max_steps = overrides.pop("max_steps", args.max_steps)
+    return train.sft_config(params, output_dir, max_steps, args.learning_rate, **(settings | overrides))
 
 
 def identity(expected_world_size: int) -> dict[str, Any]:

@@ -37,11 +37,6 @@ def test_lora_delta_with_the_wrong_scale_and_the_wrong_order(capsys):
     assert "shape" in verdict(capsys, checks.lora_delta(lambda A, B, alpha, r: A.T @ B.T, layer))
 
 
-def test_bootstrap_that_never_resamples_is_too_narrow(capsys):
-    mean = lambda correct, resamples, seed: (sum(correct) / len(correct),) * 2  # noqa: E731
-    assert "too narrow" in verdict(capsys, checks.bootstrap(mean))
-
-
 def test_a_split_that_is_not_stratified(capsys):
     rows = [{"phrase": str(i), "tone": "a" if i < 80 else "b"} for i in range(100)]
     first_rows = lambda rows, fraction, seed: (rows[int(fraction * len(rows)):], rows[: int(fraction * len(rows))])  # noqa: E731
@@ -192,7 +187,7 @@ def test_a_check_reports_an_exception_in_the_learners_code_and_goes_on(capsys):
     assert "KeyError" in verdict(capsys, checks.diagnosis(lambda train, validation: {}["x"]))
 
 
-@pytest.mark.parametrize("check", [checks.bootstrap, checks.lora_share, checks.diagnosis])
+@pytest.mark.parametrize("check", [checks.lora_share, checks.diagnosis])
 def test_no_message_contains_code_to_copy(check, capsys):
     with pytest.raises(NotImplementedError):
         check(lambda *_: (_ for _ in ()).throw(NotImplementedError("Hint: x")))

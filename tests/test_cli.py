@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from course_utils import doctor
 from course_utils.instructor import runner
 
 
@@ -118,6 +119,7 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(tmp_path: Path)
 def test_doctor_prints_ok_lines_and_exits_zero() -> None:
     result = course("doctor")
     assert result.returncode == 0, result.stdout
-    assert "[OK] python" in result.stdout and "[OK] torch: 2.13.0" in result.stdout
+    torch = doctor.pinned_versions()["torch"]  # requirements.txt's pin
+    assert "[OK] python" in result.stdout and f"[OK] torch: {torch}" in result.stdout
     assert "[OK] bitsandbytes: 4-bit NF4 quantization works" in result.stdout
     assert "[OK] device: cpu" in result.stdout or "[OK] device: cuda" in result.stdout
