@@ -103,7 +103,11 @@ def load_tone(path: str | Path, limit: int | None = None) -> list[dict[str, str]
     return rows[:limit] if limit else rows
 
 
-def validation_split(rows: Sequence[dict[str, str]], fraction: float = 0.15, seed: int = 0,
+# The share of each label held out of a training file to choose settings on (lessons 06-07, course sweep/search).
+VALIDATION_FRACTION = 0.15
+
+
+def validation_split(rows: Sequence[dict[str, str]], fraction: float = VALIDATION_FRACTION, seed: int = 0,
                      source: str = "the training data") -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """(train, validation): a stratified, seeded split of tone rows (sklearn's train_test_split, stratify=labels).
 

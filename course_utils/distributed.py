@@ -53,6 +53,10 @@ def share_of_batch(batch_size: int, parts: int, name: str) -> int:
     return batch_size // parts
 
 
+# Seconds a launch of several processes may take before it is stopped (lesson 08's takes about a minute at cpu).
+LAUNCH_TIMEOUT_S = 300.0
+
+
 def torchrun_command(script: Path, num_processes: int, script_args: Sequence[str]) -> list[str]:
     """The torchrun command line for `script` on this machine (standalone: a free local port, one node)."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes),
@@ -60,7 +64,7 @@ def torchrun_command(script: Path, num_processes: int, script_args: Sequence[str
 
 
 def run_torchrun(
-    script: Path, num_processes: int, script_args: Sequence[str], result_json: Path, timeout_s: float = 300.0
+    script: Path, num_processes: int, script_args: Sequence[str], result_json: Path, timeout_s: float = LAUNCH_TIMEOUT_S
 ) -> dict[str, Any]:
     """Start `script` in `num_processes` processes with torchrun and return the JSON it writes to `result_json`.
 

@@ -158,6 +158,10 @@ def check_prompt_lengths(model: Any, tokenizer: Any, prompts: Sequence[str], max
 # Tokens a tone answer may take: a label and the end-of-turn token need far fewer; a model answering in a sentence
 # ("The tone of this phrase is joy.") needs about this many for the lenient score to read it.
 TONE_ANSWER_TOKENS = 16
+# Tokens the harness (lesson 06) lets a variant answer with: a label and the end-of-turn token, the format the
+# fine-tunes learned; and a qa answer, a short sentence.
+LABEL_ANSWER_TOKENS = 8
+QA_ANSWER_TOKENS = 24
 
 
 def tone_accuracy(
@@ -241,7 +245,7 @@ def ranked_tone_accuracy(
 def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_size: int = 32) -> dict[str, Any]:
     """Greedy answers to qa rows: exact-match rate and mean character similarity (difflib ratio, 0 to 1)."""
     prompts = chat_prompts(tokenizer, [row["input"] for row in rows])
-    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=24, batch_size=batch_size)
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=QA_ANSWER_TOKENS, batch_size=batch_size)
     normalize = lambda text: " ".join(text.lower().split())  # noqa: E731
     exact = [normalize(a) == normalize(r["output"]) for a, r in zip(answers, rows)]
     similarity = [SequenceMatcher(None, normalize(a), normalize(r["output"])).ratio() for a, r in zip(answers, rows)]
@@ -342,7 +346,7 @@ def score_variant(variant: Variant, tokenizer: Any, tone_rows: Sequence[dict[str
         raise ValueError("the tone test split is empty: give a test file with at least one row (tone_test)")
     prompts = tone_prompts(tokenizer, tone_rows, labels)
     started = time.perf_counter()
-    answers = variant.answer(prompts, 8)
+    answers = variant.answer(prompts, LABEL_ANSWER_TOKENS)
     latency_ms = 1000 * (time.perf_counter() - started) / len(prompts)
     predictions = [parse_label(answer, labels) for answer in answers]
     report = classification_report(predictions, tone_rows, labels)
@@ -360,6 +364,6 @@ def score_variant(variant: Variant, tokenizer: Any, tone_rows: Sequence[dict[str
         "answers": answers,
     }
     if qa_rows:
-        qa_answers = variant.answer(chat_prompts(tokenizer, [row["input"] for row in qa_rows]), 24)
+        qa_answers = variant.answer(chat_prompts(tokenizer, [row["input"] for row in qa_rows]), QA_ANSWER_TOKENS)
         result.update(generation_scores(qa_answers, [row["output"] for row in qa_rows]))
     return result

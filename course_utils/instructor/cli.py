@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Sequence
 
 from course_utils.config import PROFILES, course_root, resolve_params
+from course_utils.data import VALIDATION_FRACTION
+from course_utils.instructor.grading import CELL_TIMEOUT_S
 from course_utils.instructor.runner import (UsageError, available_notebooks, format_summary, parse_value,
                                             run_notebook, select_notebooks, validate_overrides)
 from course_utils.model_import import PACKAGED, ModelUnavailable, build_packaged
@@ -191,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", help="a folder with one folder per student")
     grade.add_argument("notebooks", nargs="*", help="only these lessons (default: every submitted lesson)")
     grade.add_argument("--out", default="grades", help="folder for grades.csv and the graded notebooks")
-    grade.add_argument("--timeout", type=int, default=300, help="seconds one cell may run (default 300)")
+    grade.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S,
+                       help=f"seconds one cell may run (default {CELL_TIMEOUT_S})")
     _pairs(grade, ["-p", "--param"], ("NAME", "VALUE"), "the lab's parameters, as given to course student")
     grade.set_defaults(handler=command_grade)
     site = commands.add_parser("site", help="build HTML pages of the executed lessons (after course run)")
@@ -209,8 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "nested ones); repeat for several; default: the lesson's key metrics")
     sweep.add_argument("--on-validation", action="store_true", help="train on the training file less a "
                        "stratified validation split, and score on that split: the test file is not read")
-    sweep.add_argument("--validation-fraction", type=float, default=0.15,
-                       help="with --on-validation: the share of each label held out (default 0.15)")
+    sweep.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION,
+                       help=f"with --on-validation: the share of each label held out (default {VALIDATION_FRACTION})")
     sweep.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")
     sweep.add_argument("--out", help="results folder (default: labs/<lesson>)")
     sweep.set_defaults(handler=command_sweep)
@@ -221,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--trials", type=int, default=12, help="trials in the study in all, resumed ones included")
     search.add_argument("--sampler", default="tpe", choices=["tpe", "random"], help="Optuna's sampler (default tpe)")
     search.add_argument("--metric", help="the metrics.json key to maximise (default: the lesson's accuracy)")
-    search.add_argument("--validation-fraction", type=float, default=0.15,
-                        help="share of each label held out of the training file to choose on (default 0.15)")
+    search.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION,
+                        help="share of each label held out of the training file to choose on "
+                             f"(default {VALIDATION_FRACTION})")
     search.add_argument("--seed", type=int, default=0, help="seed of the split and the sampler (default 0)")
     _pairs(search, ["--set"], ("NAME", "VALUE"), "a parameter held at one value in every trial")
     search.add_argument("--profile", default="ci", choices=list(PROFILES), help="ci (default), cpu or gpu")

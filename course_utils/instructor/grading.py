@@ -33,6 +33,8 @@ READS_SOLUTIONS = re.compile(r"\.ipynb|BEGIN SOLUTION|BEGIN HIDDEN TESTS|getsour
 # A check cell stores its verdict as `exercises["3.1"] = checks....(...)`.
 VERDICT = re.compile(r'^\s*exercises\[("[^"]+")\]\s*=', re.MULTILINE)
 NOT_YET = "the check said: not yet"  # the grader's assertion after a check cell
+VERDICT_CHARS = 300  # a check's verdict, as long as the grade table shows it
+CELL_TIMEOUT_S = 300  # seconds one cell of a submission may run before it is stopped and graded as it stands
 
 
 @dataclass
@@ -76,7 +78,7 @@ def _error_of(cell: Any) -> str | None:
             if NOT_YET in str(output.get("evalue", "")):
                 printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
                 verdicts = [line.strip() for line in printed.splitlines() if line.startswith("❌")]
-                return verdicts[0][:300] if verdicts else NOT_YET
+                return verdicts[0][:VERDICT_CHARS] if verdicts else NOT_YET
             return f"{output.get('ename')}: {str(output.get('evalue', '')).strip()[:200]}"
     return None
 
@@ -98,7 +100,7 @@ def exercise_results(executed: Any, titles: Sequence[str], stopped: str | None =
     return results
 
 
-def grade_lesson(student: str, path: Path, out: Path, timeout: int = 300,
+def grade_lesson(student: str, path: Path, out: Path, timeout: int = CELL_TIMEOUT_S,
                  parameters: dict[str, Any] | None = None) -> list[Grade]:
     """Grade one submitted lesson notebook; never raises for a bad submission."""
     import nbformat
@@ -139,7 +141,7 @@ def grade_lesson(student: str, path: Path, out: Path, timeout: int = 300,
     return [Grade(student, stem, title, points, result) for title, points, result in exercise_results(executed, titles, stopped)]
 
 
-def grade_folder(submissions: Path, out: Path, timeout: int = 300, lessons: Sequence[str] = (),
+def grade_folder(submissions: Path, out: Path, timeout: int = CELL_TIMEOUT_S, lessons: Sequence[str] = (),
                  parameters: dict[str, Any] | None = None) -> list[Grade]:
     """Grade every student's lessons under `submissions` (student/<lesson>.ipynb); writes out/grades.csv."""
     from course_utils.instructor.runner import available_notebooks

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from course_utils.config import resolve_course_path, resolve_params
+from course_utils.data import VALIDATION_FRACTION
 from course_utils.instructor import runner
 from course_utils.runs import atomic_write_text
 
@@ -313,7 +314,7 @@ def split_for_choosing(path: Path, profile: str, fixed: dict[str, Any], fraction
 
 def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: int, out: Path,
                profile: str = "ci", fixed: dict[str, Any] | None = None, metric: str | None = None,
-               sampler: str = "tpe", validation_fraction: float = 0.15, seed: int = 0,
+               sampler: str = "tpe", validation_fraction: float = VALIDATION_FRACTION, seed: int = 0,
                progress: bool = False) -> dict[str, Any]:
     """An Optuna study of `trials` trials in all (resuming out/study.db), chosen on validation, then one test run.
 
