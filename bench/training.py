@@ -43,7 +43,7 @@ class StepMemory(TrainerCallback):
         self.started = time.perf_counter()
         if state.global_step == self.step:
             baseline = 0.0 if self.device == "cuda" else memory.tensor_mb(model, optimizer)
-            self.meter = memory.TensorMemory(self.device, baseline_mb=baseline).__enter__()
+            self.meter = memory.TensorMemory(self.device, baseline_mb=baseline).start()
             self.hook = model.register_forward_hook(lambda *_: self.meter.phase("backward"))
             self.meter.phase("forward")
 
@@ -53,7 +53,7 @@ class StepMemory(TrainerCallback):
 
     def on_optimizer_step(self, *_: Any, **__: Any) -> None:
         if self.meter is not None:
-            self.meter.__exit__()
+            self.meter.stop()
             self.hook.remove()
             self.phases, self.peak_mb, self.meter = dict(self.meter.peaks), self.meter.peak_mb, None
 

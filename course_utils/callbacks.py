@@ -36,13 +36,13 @@ class StepMeter(TrainerCallback):
         if state.global_step == self.profile_step:
             device = str(next(model.parameters()).device)
             baseline = 0.0 if device.startswith("cuda") else memory.tensor_mb(model, optimizer)
-            self._meter = memory.TensorMemory(device, baseline_mb=baseline).__enter__()
+            self._meter = memory.TensorMemory(device, baseline_mb=baseline).start()
         self._started = time.perf_counter()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         seconds = time.perf_counter() - self._started
         if self._meter is not None:
-            self._meter.__exit__()
+            self._meter.stop()
             self.peak_mb, self._meter = self._meter.peak_mb, None
         else:
             self.step_seconds.append(seconds)

@@ -147,9 +147,9 @@ def read_accelerate_config(path: str | os.PathLike[str] | None) -> Any:
     an unknown key or an unknown value (for example a misspelt `distributed_type`).
     """
     import yaml
-    from accelerate.commands.config.config_args import load_config_from_file
     from accelerate.utils import DistributedType, SageMakerDistributedType
 
+    from course_utils import compat
     from course_utils.config import resolve_course_path
 
     if path is None:
@@ -158,7 +158,7 @@ def read_accelerate_config(path: str | os.PathLike[str] | None) -> Any:
     if not path.is_file():
         raise ValueError(f"accelerate config {path} does not exist; create one with `accelerate config`")
     try:
-        loaded = load_config_from_file(str(path))
+        loaded = compat.load_accelerate_config_file(str(path))
     except yaml.YAMLError as error:
         raise ValueError(f"accelerate config {path} is not valid YAML: {error}") from error
     except (ValueError, TypeError) as error:

@@ -112,9 +112,21 @@ def run_checks() -> list[Check]:
     checks += check_accelerator()
     checks.append(check_bitsandbytes())
     checks += check_resources()
+    checks += check_compat()
     checks.append(check_olive())
     checks.append(check_real_model())
     return checks
+
+
+def check_compat() -> list[Check]:
+    """[OK] when every reliance on a library's internals (course_utils/compat.py) still holds, else a [WARN] for each."""
+    from course_utils import compat
+
+    problems = [problem for reliance in compat.RELIANCES if (problem := compat.check_reliance(reliance))]
+    if not problems:
+        return [Check(OK, "library internals", f"the {len(compat.RELIANCES)} the course relies on hold "
+                                              "(course_utils/compat.py)")]
+    return [Check(WARN, "library internals", problem) for problem in problems]
 
 
 def check_real_model() -> Check:

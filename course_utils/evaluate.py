@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from course_utils import compat
 from course_utils.data import label_key, tone_messages
 from course_utils.memory import MB
 
@@ -64,7 +65,7 @@ def _greedy_tokens_from_shared_prefix(model: Any, tokenizer: Any, prompts: Seque
         return greedy_tokens(model, tokenizer, prompts, max_new_tokens, batch_size)
     prefix = torch.tensor([token_rows[0][:shared]], device=model.device)
     prefix_cache = DynamicCache(config=model.config)
-    model(input_ids=prefix, past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
+    model(input_ids=prefix, **compat.cache_argument(model, prefix_cache), use_cache=True, logits_to_keep=1)
     answers: list[list[int]] = []
     for start in range(0, len(token_rows), batch_size):
         batch = [row[shared:] for row in token_rows[start : start + batch_size]]
@@ -75,7 +76,7 @@ def _greedy_tokens_from_shared_prefix(model: Any, tokenizer: Any, prompts: Seque
         cache.batch_repeat_interleave(len(batch))
         input_ids = torch.cat([prefix.expand(len(batch), -1), own], dim=1)
         mask = torch.cat([torch.ones(len(batch), shared, dtype=own_mask.dtype, device=model.device), own_mask], dim=1)
-        output = model.generate(input_ids=input_ids, attention_mask=mask, past_key_values=cache,
+        output = model.generate(input_ids=input_ids, attention_mask=mask, **compat.cache_argument(model, cache),
                                 max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
         answers += output[:, input_ids.shape[1] :].tolist()
     return answers
@@ -210,14 +211,16 @@ def label_scores(model: Any, tokenizer: Any, prompts: Sequence[str], labels: Seq
                           padding_side="left", add_special_tokens=False).to(model.device)
         rows = batch["input_ids"].shape[0]
         cache = DynamicCache(config=model.config)
-        first = model(**batch, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].float()
+        first = model(**batch, **compat.cache_argument(model, cache), use_cache=True, logits_to_keep=1).logits
+        first = first[:, -1].float()
         first_log_probs = torch.log_softmax(first, dim=-1)
         for index, ids in enumerate(label_ids):
             total = first_log_probs[:, ids[0]].cpu()
             if len(ids) > 1:
                 follow = torch.tensor([ids[:-1]] * rows, device=model.device)
                 mask = torch.cat([batch["attention_mask"], torch.ones_like(follow)], dim=1)
-                logits = model(input_ids=follow, attention_mask=mask, past_key_values=cache, use_cache=True).logits
+                logits = model(input_ids=follow, attention_mask=mask, **compat.cache_argument(model, cache),
+                               use_cache=True).logits
                 log_probs = torch.log_softmax(logits.float(), dim=-1)
                 targets = torch.tensor(ids[1:], device=model.device).expand(rows, -1)
                 total = total + log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).sum(dim=1).cpu()

@@ -7,10 +7,8 @@ renamed into place only when the build succeeds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from course_utils import compat
 from course_utils.runs import atomic_directory
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
@@ -25,11 +24,7 @@ PRECISIONS = ("fp32", "fp16", "int8", "int4")
 
 def supported_architectures() -> list[str]:
     """Architectures the installed builder exports, read from its source so the list matches the version."""
-    spec = importlib.util.find_spec("onnxruntime_genai.models.builder")
-    if spec is None or spec.origin is None:
-        raise ImportError("onnxruntime-genai is not installed: pip install -r requirements.txt")
-    source = Path(spec.origin).read_text(encoding="utf-8")
-    return sorted(set(re.findall(r'config\.architectures\[0\] == "(\w+)"', source)))
+    return compat.builder_architectures()
 
 
 # Architectures whose export the builder switches to a long-RoPE graph when the two context lengths differ.

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
+from course_utils import compat
+from course_utils.compat import TRL_VOCAB_CHUNK  # trl's chunk of vocabulary columns (checked in compat)
 from course_utils.models import block_linear_layers
 
 MB = 2**20
@@ -36,8 +39,6 @@ class MemoryEstimate:
         return {**asdict(self), "total_mb": self.total_mb}
 
 
-TRL_VOCAB_CHUNK = 32768
-"""Vocabulary columns that trl's SFTTrainer scores at once in its chunked LM head (trl 1.16)."""
 
 LM_HEADS = {
     "full": "the model computes every logit and autograd keeps them and their log-softmax (model(..., labels=...))",
@@ -164,23 +165,23 @@ class TensorMemory:
         self._phase: tuple[str, Any] | None = None
         self._overall_mb = baseline_mb
 
-    def __enter__(self) -> "TensorMemory":
+    def start(self) -> "TensorMemory":
+        """Start measuring (what `with TensorMemory(...)` does); a Trainer callback calls it from one hook."""
         if self._cuda:
             torch.cuda.reset_peak_memory_stats()
         else:
             from torch.profiler import ProfilerActivity, profile
 
             self._profiler = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
-            self._profiler.__enter__()
+            self._profiler.start()
         return self
 
     def phase(self, name: str) -> None:
         """End the current phase (if any) and start `name`."""
         self._end_phase()
-        if self._cuda:
-            self._phase = (name, None)
-        else:
-            self._phase = (name, torch.profiler.record_function(f"phase:{name}").__enter__())
+        self._phase = (name, ExitStack())
+        if not self._cuda:
+            self._phase[1].enter_context(torch.profiler.record_function(f"phase:{name}"))
 
     def _end_phase(self) -> None:
         if self._phase is None:
@@ -191,15 +192,16 @@ class TensorMemory:
             self.peaks[name] = torch.cuda.max_memory_allocated() / MB
             torch.cuda.reset_peak_memory_stats()
         else:
-            marker.__exit__(None, None, None)
+            marker.close()
 
-    def __exit__(self, *_: object) -> None:
+    def stop(self) -> None:
+        """Stop measuring and read the peaks (what leaving the `with` block does)."""
         self._end_phase()
         if self._cuda:
             self._overall_mb = torch.cuda.max_memory_allocated() / MB
             return
-        self._profiler.__exit__(None, None, None)
-        events = sorted(self._profiler.profiler.kineto_results.events(), key=lambda event: event.start_ns())
+        self._profiler.stop()
+        events = compat.profiler_events(self._profiler)
         phases = [(e.name()[len("phase:"):], e.start_ns(), e.end_ns()) for e in events if e.name().startswith("phase:")]
         allocated = 0
         for event in events:
@@ -211,6 +213,12 @@ class TensorMemory:
             for name, start, end in phases:
                 if start <= event.start_ns() <= end:
                     self.peaks[name] = max(self.peaks.get(name, self.baseline_mb), now)
+
+    def __enter__(self) -> "TensorMemory":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     @property
     def peak_mb(self) -> float:

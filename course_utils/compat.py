@@ -1,0 +1,137 @@
+"""Every reliance on a library's private or version-specific behaviour, in one place.
+
+Each one names the package and the version it was checked against, and has a self-check that says, with the
+installed version, when it no longer holds: `course doctor` runs them all, and so does tests/test_compat.py, so a
+version bump that breaks one fails loudly instead of silently skewing a lesson's number.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import inspect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Reliance:
+    """What the course relies on, in which package, checked against which version, and how to check it again."""
+
+    name: str
+    package: str
+    checked: str
+    used_by: str
+    check: Callable[[], None]  # raises (AssertionError or any error) when the reliance no longer holds
+
+
+# --- torch: the profiler's raw allocation events (private: `profiler.kineto_results`) ---------------------------------
+def profiler_events(profiler: Any) -> list[Any]:
+    """Every event a finished `torch.profiler.profile(profile_memory=True)` recorded, allocations included, in order.
+
+    The public `key_averages()` aggregates events away; the allocation timeline lives in a private attribute.
+    """
+    return sorted(profiler.profiler.kineto_results.events(), key=lambda event: event.start_ns())
+
+
+def _check_profiler_events() -> None:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        torch.ones(1024)
+    allocations = [e for e in profiler_events(profiler) if e.name() == "[memory]" and e.nbytes() > 0]
+    assert allocations, "no [memory] event with nbytes() > 0 in profiler.profiler.kineto_results.events()"
+    assert allocations[0].device_type() == torch.autograd.DeviceType.CPU and allocations[0].end_ns() >= 0
+
+
+# --- trl: how many vocabulary columns SFTTrainer's chunked log-probabilities score at once (private constant) -------
+TRL_VOCAB_CHUNK = 32768
+
+
+def _check_trl_vocab_chunk() -> None:
+    from trl.trainer import utils
+
+    found = getattr(utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", None)
+    assert found == TRL_VOCAB_CHUNK, f"trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE is {found}, not {TRL_VOCAB_CHUNK}"
+
+
+# --- onnxruntime-genai: which architectures its model builder exports (read from the builder's source) --------------
+def builder_architectures() -> list[str]:
+    """Architectures the installed onnxruntime-genai builder exports, read from its source (it has no public list)."""
+    spec = importlib.util.find_spec("onnxruntime_genai.models.builder")
+    if spec is None or spec.origin is None:
+        raise ImportError("onnxruntime-genai is not installed: pip install -r requirements.txt")
+    source = Path(spec.origin).read_text(encoding="utf-8")
+    return sorted(set(re.findall(r'config\.architectures\[0\] == "(\w+)"', source)))
+
+
+def _check_builder_architectures() -> None:
+    found = builder_architectures()
+    missing = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Phi3ForCausalLM"} - set(found)
+    assert len(found) >= 10 and not missing, f"the builder's source lists {len(found)} architectures, without {missing}"
+
+
+# --- accelerate: the loader behind `accelerate launch --config_file` (an internal module path) ------------------------
+def load_accelerate_config_file(path: str) -> Any:
+    """accelerate's own config loader, the one `accelerate launch --config_file` uses (not exported publicly)."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    return load_config_from_file(path)
+
+
+def _check_accelerate_loader() -> None:
+    from course_utils.config import course_root
+
+    loaded = load_accelerate_config_file(str(course_root() / "configs" / "accelerate" / "multi_gpu.yaml"))
+    assert loaded.num_processes >= 2 and hasattr(loaded, "distributed_type") and hasattr(loaded, "fsdp_config")
+
+
+# --- transformers: the keyword a model call takes its KV cache by (renamed in 5.24) ---------------------------------
+def cache_argument(model: Any, cache: Any) -> dict[str, Any]:
+    """`{name: cache}` for a model call: `cache` where the model's forward takes it (transformers 5.24 on), else
+    `past_key_values` (5.23; 5.24 still takes it with a FutureWarning). generate() takes the same name."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model: the model inside
+    return {"cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values": cache}
+
+
+def _check_cache_argument() -> None:
+    from transformers import LlamaForCausalLM
+
+    names = inspect.signature(LlamaForCausalLM.forward).parameters
+    assert "cache" in names or "past_key_values" in names, "LlamaForCausalLM.forward takes neither cache nor " \
+                                                           "past_key_values"
+
+
+RELIANCES = (
+    Reliance("the profiler's allocation events (profiler.profiler.kineto_results)", "torch", "2.13.0",
+             "memory.TensorMemory: lessons 02, 04, 07 and 08's measured tensor memory", _check_profiler_events),
+    Reliance(f"SFTTrainer scores {TRL_VOCAB_CHUNK} vocabulary columns at once (_CHUNKED_LOGPROB_CHUNK_SIZE)", "trl",
+             "1.16.0", "memory.logits_bytes: the memory estimate of lessons 02, 04 and 07", _check_trl_vocab_chunk),
+    Reliance("the builder's exportable architectures, read from its source", "onnxruntime-genai", "0.18.0",
+             "export.check_exportable: lesson 05's one-sentence refusal", _check_builder_architectures),
+    Reliance("accelerate's config-file loader (accelerate.commands.config.config_args)", "accelerate", "1.15.0",
+             "distributed.read_accelerate_config: lesson 08", _check_accelerate_loader),
+    Reliance("a model call's KV-cache keyword (past_key_values; cache from 5.24)", "transformers", "5.23.0 and 5.24.0",
+             "evaluate: shared-prefix generation and ranked scoring (lessons 01-07)", _check_cache_argument),
+)
+
+
+def installed(package: str) -> str:
+    """The installed version of `package`, or 'not installed'."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def check_reliance(reliance: Reliance) -> str | None:
+    """None when `reliance` holds here, else one sentence: what broke, with the installed and the checked version."""
+    try:
+        reliance.check()
+    except Exception as error:  # any failure means the reliance no longer holds; say which and where
+        return (f"{reliance.name} no longer holds with {reliance.package} {installed(reliance.package)} (checked "
+                f"with {reliance.checked}): {type(error).__name__}: {error}. Affects {reliance.used_by}.")
+    return None
