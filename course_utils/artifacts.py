@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from course_utils.config import PARAMETER_NAMES, Params
+from course_utils.lessons import maker_of
 from course_utils.runs import run_dir
 
 # The parameters that cannot change what a training or an export produces: how a lesson scores it (n_test, n_shots,
@@ -27,9 +28,10 @@ def reuse_key(params: Params | dict[str, Any]) -> dict[str, Any]:
     return {name: values.get(name) for name in PARAMETER_NAMES if name not in NOT_SHAPING}
 
 
-def reusable(params: Params, lesson: str, artifact: str) -> Path | None:
-    """The artifact from `lesson` if it exists and was made with the same reuse key, else None."""
-    folder = run_dir(params, lesson)
+def reusable(params: Params, artifact: str) -> Path | None:
+    """`artifact` from the lesson that makes it (course_utils.lessons) if it is there and was made with the same
+    reuse key, else None."""
+    folder = run_dir(params, maker_of(artifact).stem)
     path, metrics_file = folder / artifact, folder / "metrics.json"
     if not path.exists() or not metrics_file.exists():
         return None
@@ -67,26 +69,26 @@ def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: 
 
 def full_checkpoint(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
     """Lesson 02's fully fine-tuned model, or one trained now."""
-    return reusable(params, "02_full_vs_peft", "checkpoint-full") or _train(
+    return reusable(params, "checkpoint-full") or _train(
         params, "full", rows, labels, work_dir / "checkpoint-full")
 
 
 def lora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
     """Lesson 03's tone adapter, or one trained now."""
-    return reusable(params, "03_lora", "adapter-tone") or _train(params, "lora", rows, labels, work_dir / "adapter-tone")
+    return reusable(params, "adapter-tone") or _train(params, "lora", rows, labels, work_dir / "adapter-tone")
 
 
 def qa_adapter(params: Params, work_dir: Path) -> Path:
     """Lesson 03's second adapter (trained on the qa instructions), or one trained now."""
     from course_utils import data
 
-    return reusable(params, "03_lora", "adapter-qa") or _train(
+    return reusable(params, "adapter-qa") or _train(
         params, "lora", data.load_qa(params.qa_train), None, work_dir / "adapter-qa")
 
 
 def qlora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
     """Lesson 04's QLoRA adapter, or one trained now on a 4-bit base."""
-    return reusable(params, "04_qlora", "adapter-qlora") or _train(
+    return reusable(params, "adapter-qlora") or _train(
         params, "lora", rows, labels, work_dir / "adapter-qlora", quantized=True)
 
 
@@ -94,7 +96,7 @@ def merged_model(params: Params, adapter_dir: Path, work_dir: Path) -> Path:
     """Lesson 05's merged model, or the adapter merged now."""
     from course_utils import export, models
 
-    found = reusable(params, "05_export", "merged-hf")
+    found = reusable(params, "merged-hf")
     if found:
         return found
     tokenizer = models.load_tokenizer(params.model_id)
@@ -105,7 +107,7 @@ def onnx_int4(params: Params, merged_dir: Path, work_dir: Path) -> Path:
     """Lesson 05's int4 ONNX export, or the merged model exported now."""
     from course_utils import export
 
-    return reusable(params, "05_export", "onnx-int4") or export.build_onnx(merged_dir, work_dir / "onnx-int4", "int4")
+    return reusable(params, "onnx-int4") or export.build_onnx(merged_dir, work_dir / "onnx-int4", "int4")
 
 
 def load_adapter_model(params: Params, adapter_dir: Path, quantized: bool = False) -> Any:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from course_utils import lessons
+
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = ["01_intro", "02_full_vs_peft", "03_lora", "04_qlora", "05_export", "06_eval", "07_troubleshooting",
-           "08_scale_out"]
+LESSONS = list(lessons.STEMS)  # the one table of the lessons (course_utils/lessons.py)
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -198,3 +199,14 @@ def test_lessons_and_their_helpers_never_import_the_instructor_package() -> None
     assert {m: d for m, d in upward.items() if d} == {}
     for path in NOTEBOOKS:
         assert "course_utils.instructor" not in path.read_text() and "import instructor" not in path.read_text(), path
+
+
+def test_the_lesson_table_matches_the_notebooks() -> None:
+    """Each lesson's title is its notebook's heading (tests/test_notebooks.py checks that it leaves its artifacts)."""
+    assert [path.stem for path in NOTEBOOKS] == list(lessons.STEMS)
+    for entry, path in zip(lessons.LESSONS, NOTEBOOKS):
+        heading = source(cells(path)[0]).splitlines()[0]
+        assert heading == f"# {entry.stem[:2]} · {entry.title}", heading
+    assert lessons.maker_of("adapter-qa").stem == "03_lora"
+    with pytest.raises(KeyError, match="no lesson makes 'adapter-x'; the artifacts lessons leave are: checkpoint-full"):
+        lessons.maker_of("adapter-x")

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pytest
 
-from course_utils import config
+from course_utils import config, lessons
 from course_utils.instructor import runner
 
 NOTEBOOKS = runner.available_notebooks()
@@ -566,6 +566,9 @@ def run_lesson(stem: str, profile: str, out: Path, overrides: dict[str, Any] | N
 def test_lesson_runs_at_ci_profile_and_keeps_its_claims(stem: str, run_out: Path) -> None:
     assert stem in CHECKS, f"add check_{stem} to tests/test_notebooks.py: assert the numbers the lesson claims"
     CHECKS[stem](run_lesson(stem, "ci", run_out), run_out / stem / f"{stem}.ipynb")
+    # what later lessons reuse is where course_utils.artifacts looks for it (the lesson table names it)
+    missing = [name for name in lessons.lesson(stem).artifacts if not (run_out / stem / name).is_dir()]
+    assert missing == [], f"{stem} did not leave {missing} in its run folder"
 
 
 @pytest.fixture(scope="session")

@@ -76,12 +76,12 @@ def test_an_artifact_is_reused_only_when_every_parameter_that_shapes_it_matches(
 
     _made_by_lesson_03(tmp_path, labels="joy,sadness,fear,surprise")
     same = config.resolve_params("ci", out_dir=str(tmp_path), labels="joy,sadness,fear,surprise", n_test=20)
-    assert artifacts.reusable(same, "03_lora", "adapter-tone") == tmp_path / "03_lora" / "adapter-tone"
+    assert artifacts.reusable(same, "adapter-tone") == tmp_path / "03_lora" / "adapter-tone"
     # the label order is in every training prompt: lesson 06 with the labels in another order trains its own
     reordered = config.resolve_params("ci", out_dir=str(tmp_path), labels="surprise,fear,joy,sadness")
-    assert artifacts.reusable(reordered, "03_lora", "adapter-tone") is None
+    assert artifacts.reusable(reordered, "adapter-tone") is None
     assert artifacts.reusable(config.resolve_params("ci", out_dir=str(tmp_path), labels="joy,sadness,fear,surprise",
-                                                    gradient_accumulation_steps=2), "03_lora", "adapter-tone") is None
+                                                    gradient_accumulation_steps=2), "adapter-tone") is None
 
 
 def test_the_reuse_key_leaves_out_only_what_cannot_change_an_artifact() -> None:

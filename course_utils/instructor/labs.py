@@ -27,16 +27,9 @@ from typing import Any, Sequence
 from course_utils.config import resolve_course_path, resolve_params
 from course_utils.data import VALIDATION_FRACTION
 from course_utils.instructor import runner
+from course_utils.lessons import lesson
 from course_utils.runs import atomic_write_text
 
-# The numbers a sweep collects when the instructor names none, per lesson; other notebooks: runner.key_metrics.
-LESSON_METRICS = {
-    "02_full_vs_peft": ["methods.full.accuracy", "methods.lora.accuracy", "methods.ia3.accuracy"],
-    "03_lora": ["lora_accuracy", "adapter_mb", "lora_trainable_pct"],
-    "04_qlora": ["lora_accuracy", "qlora_accuracy", "qlora_minus_lora"],
-}
-# What a search maximises when the instructor names nothing (the accuracy of the lesson's fine-tuned model).
-SEARCH_METRICS = {"02_full_vs_peft": "methods.lora.accuracy", "03_lora": "lora_accuracy", "04_qlora": "qlora_accuracy"}
 SPACE_KINDS = ("log", "float", "int", "choice")
 POINT_FILE = "point.json"
 
@@ -208,7 +201,8 @@ def run_sweep(notebook: str, grid: dict[str, list[Any]], out: Path, profile: str
         print(f"[{index}/{len(points)}] {point_name(point)}: {outcome.status} in {outcome.seconds:.1f} s "
               f"{outcome.detail}", flush=True)
         records.append(record)
-    chosen = list(metrics) or LESSON_METRICS.get(path.stem) or list(
+    entry = lesson(path.stem)  # the course's own lessons name the numbers a sweep collects (course_utils.lessons)
+    chosen = list(metrics) or list(entry.sweep_metrics if entry else ()) or list(
         runner.key_metrics(next((r["metrics"] for r in records if r["metrics"]), {})))
     table = pd.DataFrame([{**r["point"], "status": r["status"], "seconds": r["seconds"], "detail": r["detail"],
                            **{m: metric_value(r["metrics"], m) for m in chosen}} for r in records])
@@ -323,7 +317,7 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
     import optuna
 
     path, fixed, out = runner.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
-    metric = metric or SEARCH_METRICS.get(path.stem)
+    metric = metric or getattr(lesson(path.stem), "search_metric", None)
     if metric is None:
         raise runner.UsageError(f"name the metric to maximise with --metric (a key of {path.stem}'s metrics.json)")
     if trials < 1:
