@@ -1,6 +1,6 @@
 """Every reliance on a library's private or version-specific behaviour, in one place.
 
-Each one names the package and the version it was checked against, and has a self-check that says, with the
+Each one names the package and the version it was checked against, and a self-check (`verify`) that says, with the
 installed version, when it no longer holds: `course doctor` runs them all, and so does tests/test_compat.py, so a
 version bump that breaks one fails loudly instead of silently skewing a lesson's number.
 """
@@ -18,13 +18,13 @@ from typing import Any, Callable
 
 @dataclass(frozen=True)
 class Reliance:
-    """What the course relies on, in which package, checked against which version, and how to check it again."""
+    """What the course relies on, in which package, checked against which version, and how to verify it again."""
 
     name: str
     package: str
     checked: str
     used_by: str
-    check: Callable[[], None]  # raises (AssertionError or any error) when the reliance no longer holds
+    verify: Callable[[], None]  # raises (AssertionError or any error) when the reliance no longer holds
 
 
 # --- torch: the profiler's raw allocation events (private: `profiler.kineto_results`) ---------------------------------
@@ -36,7 +36,7 @@ def profiler_events(profiler: Any) -> list[Any]:
     return sorted(profiler.profiler.kineto_results.events(), key=lambda event: event.start_ns())
 
 
-def _check_profiler_events() -> None:
+def _verify_profiler_events() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -51,7 +51,7 @@ def _check_profiler_events() -> None:
 TRL_VOCAB_CHUNK = 32768
 
 
-def _check_trl_vocab_chunk() -> None:
+def _verify_trl_vocab_chunk() -> None:
     from trl.trainer import utils
 
     found = getattr(utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", None)
@@ -68,7 +68,7 @@ def builder_architectures() -> list[str]:
     return sorted(set(re.findall(r'config\.architectures\[0\] == "(\w+)"', source)))
 
 
-def _check_builder_architectures() -> None:
+def _verify_builder_architectures() -> None:
     found = builder_architectures()
     missing = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Phi3ForCausalLM"} - set(found)
     assert len(found) >= 10 and not missing, f"the builder's source lists {len(found)} architectures, without {missing}"
@@ -82,7 +82,7 @@ def load_accelerate_config_file(path: str) -> Any:
     return load_config_from_file(path)
 
 
-def _check_accelerate_loader() -> None:
+def _verify_accelerate_loader() -> None:
     from course_utils.config import course_root
 
     loaded = load_accelerate_config_file(str(course_root() / "configs" / "accelerate" / "multi_gpu.yaml"))
@@ -97,7 +97,7 @@ def cache_argument(model: Any, cache: Any) -> dict[str, Any]:
     return {"cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values": cache}
 
 
-def _check_cache_argument() -> None:
+def _verify_cache_argument() -> None:
     from transformers import LlamaForCausalLM
 
     names = inspect.signature(LlamaForCausalLM.forward).parameters
@@ -107,15 +107,15 @@ def _check_cache_argument() -> None:
 
 RELIANCES = (
     Reliance("the profiler's allocation events (profiler.profiler.kineto_results)", "torch", "2.13.0",
-             "memory.TensorMemory: lessons 02, 04, 07 and 08's measured tensor memory", _check_profiler_events),
+             "memory.TensorMemory: lessons 02, 04, 07 and 08's measured tensor memory", _verify_profiler_events),
     Reliance(f"SFTTrainer scores {TRL_VOCAB_CHUNK} vocabulary columns at once (_CHUNKED_LOGPROB_CHUNK_SIZE)", "trl",
-             "1.16.0", "memory.logits_bytes: the memory estimate of lessons 02, 04 and 07", _check_trl_vocab_chunk),
+             "1.16.0", "memory.logits_bytes: the memory estimate of lessons 02, 04 and 07", _verify_trl_vocab_chunk),
     Reliance("the builder's exportable architectures, read from its source", "onnxruntime-genai", "0.18.0",
-             "export.check_exportable: lesson 05's one-sentence refusal", _check_builder_architectures),
+             "export.check_exportable: lesson 05's one-sentence refusal", _verify_builder_architectures),
     Reliance("accelerate's config-file loader (accelerate.commands.config.config_args)", "accelerate", "1.15.0",
-             "distributed.read_accelerate_config: lesson 08", _check_accelerate_loader),
+             "distributed.read_accelerate_config: lesson 08", _verify_accelerate_loader),
     Reliance("a model call's KV-cache keyword (past_key_values; cache from 5.24)", "transformers", "5.23.0 and 5.24.0",
-             "evaluate: shared-prefix generation and ranked scoring (lessons 01-07)", _check_cache_argument),
+             "evaluate: shared-prefix generation and ranked scoring (lessons 01-07)", _verify_cache_argument),
 )
 
 
@@ -127,10 +127,10 @@ def installed(package: str) -> str:
         return "not installed"
 
 
-def check_reliance(reliance: Reliance) -> str | None:
+def verify_reliance(reliance: Reliance) -> str | None:
     """None when `reliance` holds here, else one sentence: what broke, with the installed and the checked version."""
     try:
-        reliance.check()
+        reliance.verify()
     except Exception as error:  # any failure means the reliance no longer holds; say which and where
         return (f"{reliance.name} no longer holds with {reliance.package} {installed(reliance.package)} (checked "
                 f"with {reliance.checked}): {type(error).__name__}: {error}. Affects {reliance.used_by}.")

@@ -97,43 +97,43 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_profile(value: Any) -> str | None:
+def _validate_profile(value: Any) -> str | None:
     return None if value in PROFILES else f"must be one of {', '.join(PROFILES)}"
 
 
-def _check_positive_int(value: Any) -> str | None:
+def _validate_positive_int(value: Any) -> str | None:
     return None if _is_int(value) and value > 0 else "must be a positive integer"
 
 
-def _check_optional_positive_int(value: Any) -> str | None:
+def _validate_optional_positive_int(value: Any) -> str | None:
     return None if value is None or (_is_int(value) and value > 0) else "must be a positive integer or None (all)"
 
 
-def _check_non_negative_int(value: Any) -> str | None:
+def _validate_non_negative_int(value: Any) -> str | None:
     return None if _is_int(value) and value >= 0 else "must be an integer >= 0"
 
 
-def _check_positive_float(value: Any) -> str | None:
+def _validate_positive_float(value: Any) -> str | None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
     return None if ok else "must be a positive number"
 
 
-def _check_dropout(value: Any) -> str | None:
+def _validate_dropout(value: Any) -> str | None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
     return None if ok else "must be a number from 0 up to (not including) 1"
 
 
-def _check_target_modules(value: Any) -> str | None:
+def _validate_target_modules(value: Any) -> str | None:
     ok = value is None or (isinstance(value, str) and all(name.strip() for name in value.split(",")))
     return None if ok else 'must be None (every linear layer) or comma-separated layer names, like "q_proj,v_proj"'
 
 
-def _check_labels(value: Any) -> str | None:
+def _validate_labels(value: Any) -> str | None:
     ok = value is None or (isinstance(value, str) and len([n for n in value.split(",") if n.strip()]) >= 2)
     return None if ok else 'must be None (read from the training file) or at least two comma-separated labels'
 
 
-def _check_model_id(value: Any) -> str | None:
+def _validate_model_id(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return f'must be "{COURSE_TINY}", "{SMOLLM2_135M}", a Hugging Face model id or a local folder'
     if value in BUILT_MODELS:
@@ -159,19 +159,19 @@ def _has_chat_template(folder: Path) -> bool:
     return config.is_file() and bool(json.loads(config.read_text(encoding="utf-8")).get("chat_template"))
 
 
-def _check_file(value: Any) -> str | None:
+def _validate_file(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return "must be the path of a .jsonl or .json file"
     return None if resolve_course_path(value).is_file() else f"names a file that does not exist: {value}"
 
 
-def _check_num_processes(value: Any) -> str | None:
+def _validate_num_processes(value: Any) -> str | None:
     cpus = os.cpu_count() or 1
     ok = _is_int(value) and 1 <= value <= cpus
     return None if ok else f"must be a whole number of processes from 1 to this machine's CPU count ({cpus})"
 
 
-def _check_accelerate_config(value: Any) -> str | None:
+def _validate_accelerate_config(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.endswith((".yaml", ".yml", ".json")):
@@ -179,34 +179,34 @@ def _check_accelerate_config(value: Any) -> str | None:
     return None if resolve_course_path(value).is_file() else f"names a file that does not exist: {value}"
 
 
-def _check_optional_str(value: Any) -> str | None:
+def _validate_optional_str(value: Any) -> str | None:
     return None if value is None or isinstance(value, str) else "must be a folder path or None"
 
 
-CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "profile": _check_profile,
-    "model_id": _check_model_id,
-    "max_steps": _check_positive_int,
-    "batch_size": _check_positive_int,
-    "learning_rate": _check_positive_float,
-    "peft_learning_rate": _check_positive_float,
-    "max_length": _check_positive_int,
-    "lora_r": _check_positive_int,
-    "lora_alpha": _check_positive_float,
-    "lora_dropout": _check_dropout,
-    "target_modules": _check_target_modules,
-    "labels": _check_labels,
-    "n_test": _check_optional_positive_int,
-    "n_shots": _check_positive_int,
-    "seed": _check_non_negative_int,
-    "tone_train": _check_file,
-    "tone_test": _check_file,
-    "qa_train": _check_file,
-    "qa_test": _check_file,
-    "num_processes": _check_num_processes,
-    "gradient_accumulation_steps": _check_positive_int,
-    "accelerate_config": _check_accelerate_config,
-    "out_dir": _check_optional_str,
+VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "profile": _validate_profile,
+    "model_id": _validate_model_id,
+    "max_steps": _validate_positive_int,
+    "batch_size": _validate_positive_int,
+    "learning_rate": _validate_positive_float,
+    "peft_learning_rate": _validate_positive_float,
+    "max_length": _validate_positive_int,
+    "lora_r": _validate_positive_int,
+    "lora_alpha": _validate_positive_float,
+    "lora_dropout": _validate_dropout,
+    "target_modules": _validate_target_modules,
+    "labels": _validate_labels,
+    "n_test": _validate_optional_positive_int,
+    "n_shots": _validate_positive_int,
+    "seed": _validate_non_negative_int,
+    "tone_train": _validate_file,
+    "tone_test": _validate_file,
+    "qa_train": _validate_file,
+    "qa_test": _validate_file,
+    "num_processes": _validate_num_processes,
+    "gradient_accumulation_steps": _validate_positive_int,
+    "accelerate_config": _validate_accelerate_config,
+    "out_dir": _validate_optional_str,
 }
 
 
@@ -235,9 +235,9 @@ def resolve_course_path(path: str | os.PathLike[str]) -> Path:
 
 def validate_value(name: str, value: Any) -> None:
     """Raise ValueError naming `name` when it is unknown or `value` is not allowed."""
-    if name not in CHECKS:
+    if name not in VALIDATORS:
         raise ValueError(f"unknown parameter {name!r}; valid parameters are: {', '.join(PARAMETER_NAMES)}")
-    problem = CHECKS[name](value)
+    problem = VALIDATORS[name](value)
     if problem:
         raise ValueError(f"{name} {problem} (got {value!r})")
 
@@ -249,7 +249,7 @@ def resolve_params(profile: str = "ci", **overrides: Any) -> Params:
     if overrides.get("model_id") == COURSE_TINY:
         values.update(COURSE_TINY_SETTINGS)
     for name, value in overrides.items():
-        if name not in CHECKS:
+        if name not in VALIDATORS:
             validate_value(name, value)  # raises: unknown parameter
         if value is not None:
             values[name] = value

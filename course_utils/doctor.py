@@ -122,7 +122,7 @@ def check_compat() -> list[Check]:
     """[OK] when every reliance on a library's internals (course_utils/compat.py) still holds, else a [WARN] for each."""
     from course_utils import compat
 
-    problems = [problem for reliance in compat.RELIANCES if (problem := compat.check_reliance(reliance))]
+    problems = [problem for reliance in compat.RELIANCES if (problem := compat.verify_reliance(reliance))]
     if not problems:
         return [Check(OK, "library internals", f"the {len(compat.RELIANCES)} the course relies on hold "
                                               "(course_utils/compat.py)")]

@@ -7,7 +7,7 @@ from course_utils import compat, doctor
 
 @pytest.mark.parametrize("reliance", compat.RELIANCES, ids=lambda r: r.package)
 def test_each_reliance_holds_with_the_installed_version(reliance: compat.Reliance) -> None:
-    assert compat.check_reliance(reliance) is None
+    assert compat.verify_reliance(reliance) is None
 
 
 def test_a_broken_reliance_names_the_package_both_versions_and_what_it_affects() -> None:
@@ -15,7 +15,7 @@ def test_a_broken_reliance_names_the_package_both_versions_and_what_it_affects()
         raise AttributeError("module 'trl.trainer.utils' has no attribute '_CHUNKED_LOGPROB_CHUNK_SIZE'")
 
     broken = compat.Reliance("a private chunk size", "trl", "1.16.0", "lesson 02's memory estimate", gone)
-    message = compat.check_reliance(broken)
+    message = compat.verify_reliance(broken)
     assert message == (f"a private chunk size no longer holds with trl {compat.installed('trl')} (checked with "
                        "1.16.0): AttributeError: module 'trl.trainer.utils' has no attribute "
                        "'_CHUNKED_LOGPROB_CHUNK_SIZE'. Affects lesson 02's memory estimate.")

@@ -69,7 +69,11 @@ def test_lesson_follows_the_course_order(path: Path) -> None:
     assert "doctor.summary_line()" in code[0], "the first code cell is the environment check"
     assert code[0].index("hosted.setup()") < code[0].index("doctor.summary_line()"), "hosted install comes first"
     assert f'write_metrics(metrics, params, "{path.stem}")' in code[-1], "the last cell writes metrics.json"
-    assert "assert " in code[-1], "the last cell asserts what the lesson claims"
+    asserts = [node for node in ast.walk(ast.parse(code[-1])) if isinstance(node, ast.Assert)]
+    numbers = [node for node in asserts if any(isinstance(leaf, ast.Constant) and type(leaf.value) in (int, float)
+                                               for leaf in ast.walk(node.test))]
+    assert len(asserts) >= 4 and numbers, "the last cell asserts what the lesson claims, a number among them"
+    assert "all(exercises.values())" in code[-1], "and that every exercise's check passed"
 
 
 # The first time a lesson teaches a library, the library's own call stands in a code cell (a course_utils helper may

@@ -38,8 +38,13 @@ def test_every_lesson_has_two_marked_exercises_each_with_a_hint_a_check_and_hidd
     assert '["exercises"] = exercises' in last and "assert all(exercises.values())" in last
 
 
-def test_the_course_has_at_least_eighteen_exercises():
-    assert sum(len(handout.exercise_cells(instructor(stem))) for stem in LESSONS) >= 18
+def test_exercises_are_numbered_by_lesson_consecutively_and_there_are_at_least_eighteen():
+    numbers = {stem: [handout.exercise_title(instructor(stem).cells[i]).split()[1]
+                      for i in handout.exercise_cells(instructor(stem))] for stem in LESSONS}
+    for stem, found in numbers.items():
+        lesson = int(stem[:2])
+        assert found == [f"{lesson}.{n}" for n in range(1, len(found) + 1)], f"{stem}: {found}"
+    assert sum(map(len, numbers.values())) >= 18
 
 
 @pytest.mark.parametrize("stem", LESSONS)

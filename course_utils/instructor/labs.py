@@ -306,6 +306,56 @@ def split_for_choosing(path: Path, profile: str, fixed: dict[str, Any], fraction
     return fit_file, validation_file, test_file, (len(fit_rows), len(validation_rows))
 
 
+# Two terminals that start a search in one folder at once race to create the study's tables; the loser waits
+# 1, 2, 3 and 4 s between its attempts.
+STUDY_OPEN_ATTEMPTS = 5
+# TPE draws at random before it models anything: a third of the trials, at least 2 and at most 10 (Optuna's own
+# default is 10, more than a class's small search runs in all).
+TPE_RANDOM_EVERY, TPE_RANDOM_MIN, TPE_RANDOM_MAX = 3, 2, 10
+
+
+def _check_search(path: Path, space: dict[str, tuple[str, list[Any]]], trials: int, fixed: dict[str, Any],
+                  metric: str | None, sampler: str) -> str:
+    """The metric to maximise, or a UsageError saying what in the request cannot run."""
+    metric = metric or getattr(lesson(path.stem), "search_metric", None)
+    if metric is None:
+        raise runner.UsageError(f"name the metric to maximise with --metric (a key of {path.stem}'s metrics.json)")
+    if trials < 1:
+        raise runner.UsageError(f"--trials must be a positive whole number (got {trials})")
+    if sampler not in ("tpe", "random"):
+        raise runner.UsageError(f"--sampler must be tpe or random (got {sampler!r})")
+    taken = sorted(set(space) & (set(fixed) | {"tone_train", "tone_test"}))
+    if taken:
+        raise runner.UsageError(f"{taken[0]} cannot be searched: it is fixed, or it is the data the search splits")
+    return metric
+
+
+def open_study(database: Path, name: str) -> Any:
+    """The Optuna study `name` in the SQLite file `database`, created or resumed (maximising)."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(STUDY_OPEN_ATTEMPTS):
+        try:
+            return optuna.create_study(study_name=name, storage=f"sqlite:///{database}", load_if_exists=True,
+                                       direction="maximize")
+        except (OperationalError, IntegrityError):  # the other process was creating the same tables
+            if attempt == STUDY_OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
+
+
+def make_sampler(kind: str, seed: int, drawn: int, trials: int) -> Any:
+    """Optuna's random or TPE sampler, seeded past the `drawn` trials a resumed study holds, so none is drawn again."""
+    import optuna
+
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed + drawn)
+    startup = min(TPE_RANDOM_MAX, max(TPE_RANDOM_MIN, trials // TPE_RANDOM_EVERY))
+    return optuna.samplers.TPESampler(seed=seed + drawn, n_startup_trials=startup)
+
+
 def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: int, out: Path,
                profile: str = "ci", fixed: dict[str, Any] | None = None, metric: str | None = None,
                sampler: str = "tpe", validation_fraction: float = VALIDATION_FRACTION, seed: int = 0,
@@ -317,16 +367,7 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
     import optuna
 
     path, fixed, out = runner.notebook_path(notebook), dict(fixed or {}), Path(out).resolve()
-    metric = metric or getattr(lesson(path.stem), "search_metric", None)
-    if metric is None:
-        raise runner.UsageError(f"name the metric to maximise with --metric (a key of {path.stem}'s metrics.json)")
-    if trials < 1:
-        raise runner.UsageError(f"--trials must be a positive whole number (got {trials})")
-    if sampler not in ("tpe", "random"):
-        raise runner.UsageError(f"--sampler must be tpe or random (got {sampler!r})")
-    taken = sorted(set(space) & (set(fixed) | {"tone_train", "tone_test"}))
-    if taken:
-        raise runner.UsageError(f"{taken[0]} cannot be searched: it is fixed, or it is the data the search splits")
+    metric = _check_search(path, space, trials, fixed, metric, sampler)
     fit_file, validation_file, test_file, sizes = split_for_choosing(path, profile, fixed, validation_fraction, seed,
                                                                      out)
     choosing = fixed | {"tone_train": str(fit_file), "tone_test": str(validation_file)}
@@ -336,21 +377,9 @@ def run_search(notebook: str, space: dict[str, tuple[str, list[Any]]], trials: i
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the course prints each trial, a failed one with its cell
     out.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{out / 'study.db'}"
-    for attempt in range(5):  # two terminals starting at once race to create the tables: the loser waits, retries
-        try:
-            study = optuna.create_study(study_name=path.stem, storage=storage, load_if_exists=True,
-                                        direction="maximize")
-            break
-        except Exception:  # sqlalchemy's OperationalError or IntegrityError from the other process's schema
-            if attempt == 4:
-                raise
-            time.sleep(1 + attempt)
+    study = open_study(out / "study.db", path.stem)
     finished = [t for t in study.trials if t.state.is_finished()]
-    # A resumed search seeds its sampler past the trials already drawn, so it does not draw them again.
-    draw = optuna.samplers.RandomSampler(seed=seed + len(study.trials)) if sampler == "random" else \
-        optuna.samplers.TPESampler(seed=seed + len(study.trials), n_startup_trials=min(10, max(2, trials // 3)))
-    study.sampler = draw
+    study.sampler = make_sampler(sampler, seed, len(study.trials), trials)
     remaining = max(0, trials - len(finished))
     print(f"course search: {path.stem}, {remaining} trial(s) to run ({len(finished)} in {out / 'study.db'} already), "
           f"maximising validation {metric}; {sizes[0]} rows to train on, {sizes[1]} to choose "
