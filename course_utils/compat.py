@@ -10,7 +10,11 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import inspect
+import os
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -36,11 +40,25 @@ def profiler_events(profiler: Any) -> list[Any]:
     return sorted(profiler.profiler.kineto_results.events(), key=lambda event: event.start_ns())
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what C++ code writes to stderr (the profiler's start-up line) nowhere, for the length of the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _verify_profiler_events() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
         torch.ones(1024)
     allocations = [e for e in profiler_events(profiler) if e.name() == "[memory]" and e.nbytes() > 0]
     assert allocations, "no [memory] event with nbytes() > 0 in profiler.profiler.kineto_results.events()"

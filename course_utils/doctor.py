@@ -48,7 +48,8 @@ def installed_version(package: str) -> str | None:
         return None
 
 
-def check_packages(pins: dict[str, str], ranges: dict[str, str] | None = None) -> list[Check]:
+def check_packages(pins: dict[str, str], ranges: dict[str, str] | None = None,
+                   install: str = "pip install -r requirements.txt") -> list[Check]:
     """[OK] at the pin or inside the tested range (pyproject.toml), [WARN] outside it, [FAIL] when missing."""
     ranges = {} if ranges is None else ranges
     checks = []
@@ -56,15 +57,28 @@ def check_packages(pins: dict[str, str], ranges: dict[str, str] | None = None) -
         installed = installed_version(package)
         tested = ranges.get(package)
         if installed is None:
-            checks.append(Check(FAIL, package, f"not installed (pinned {pinned}); run: pip install -r requirements.txt"))
+            checks.append(Check(FAIL, package, f"not installed (pinned {pinned}); run: {install}"))
         elif installed.split("+")[0] == pinned:
             checks.append(Check(OK, package, installed))
         elif tested and not hosted.outside_range(package, tested, installed):
-            checks.append(Check(OK, package, f"{installed}, in the tested range {tested} (pinned {pinned})"))
+            checks.append(Check(OK, package, f"{installed}, in the tested range {hosted.describe_range(tested)} "
+                                             f"(pinned {pinned})"))
         else:
-            where = f"outside the tested range {tested}" if tested else "not the tested version"
-            checks.append(Check(WARN, package, f"{installed} installed, {where}; course tested with {pinned}"))
+            where = f"tested with {hosted.describe_range(tested)}" if tested else "not the tested version"
+            checks.append(Check(WARN, package, f"{installed} installed, outside what the course is {where} "
+                                               f"(pinned {pinned})"))
     return checks
+
+
+def package_checks() -> list[Check]:
+    """The packages this kind of machine should have: every pin here; on Colab or Kaggle only what the lessons
+    import (requirements-hosted.txt), since the platform keeps its own torch, Jupyter and widgets."""
+    pins = pinned_versions()
+    if hosted.hosted_runtime():
+        ranges = hosted.tested_ranges()
+        return check_packages({name: pins[name] for name in ranges if name in pins}, ranges,
+                              install="run the lesson's first cell, which installs requirements-hosted.txt")
+    return check_packages(pins, hosted.tested_ranges(extras=("torch", "local", "test")))
 
 
 def check_accelerator() -> list[Check]:
@@ -108,7 +122,7 @@ def run_checks() -> list[Check]:
     """Every check of `course doctor`, in the order it prints them."""
     python_ok = sys.version_info[:2] == (3, 11)
     checks = [Check(OK if python_ok else WARN, "python", f"{platform.python_version()} (course tested with 3.11)")]
-    checks += check_packages(pinned_versions(), hosted.tested_ranges(extras=("torch", "local", "test")))
+    checks += package_checks()
     checks += check_accelerator()
     checks.append(check_bitsandbytes())
     checks += check_resources()
@@ -119,13 +133,13 @@ def run_checks() -> list[Check]:
 
 
 def check_compat() -> list[Check]:
-    """[OK] when every reliance on a library's internals (course_utils/compat.py) still holds, else a [WARN] for each."""
+    """[OK] when every reliance on a library's internals (course_utils/compat.py) holds, else a [WARN] for each."""
     from course_utils import compat
 
     problems = [problem for reliance in compat.RELIANCES if (problem := compat.verify_reliance(reliance))]
     if not problems:
-        return [Check(OK, "library internals", f"the {len(compat.RELIANCES)} the course relies on hold "
-                                              "(course_utils/compat.py)")]
+        return [Check(OK, "library internals", f"all {len(compat.RELIANCES)} private library behaviours the course "
+                                              "relies on still work (course_utils/compat.py)")]
     return [Check(WARN, "library internals", problem) for problem in problems]
 
 

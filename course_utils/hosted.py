@@ -30,7 +30,8 @@ except ImportError:  # every hosted runtime has packaging; pip always carries a 
 HOSTED_REQUIREMENTS = "requirements-hosted.txt"
 # Held at the platform's versions while installing: they are built together for the platform's CUDA.
 PLATFORM_PACKAGES = ("torch", "torchvision", "torchaudio")
-RESTART_STEPS = {"colab": "Runtime > Restart session", "kaggle": "Run > Restart & clear cell outputs"}
+RESTART_STEPS = {"colab": "Runtime > Restart session", "kaggle": "restart the session from the Run menu"}
+NETWORK_HINT = {"colab": "the runtime must reach PyPI", "kaggle": "turn Internet on in the notebook's settings"}
 
 
 class RestartNeeded(RuntimeError):
@@ -70,6 +71,15 @@ def installed_version(package: str) -> str | None:
         return None
 
 
+def describe_range(tested: str) -> str:
+    """'2.11.0 to 2.13.0' for '>=2.11.0,<=2.13.0'; '2.4.6 only' when both ends are one version (only it has run)."""
+    ends = {spec.operator: spec.version for spec in SpecifierSet(tested)}
+    low, high = ends.get(">="), ends.get("<=")
+    if low and high:
+        return f"{low} only" if low == high else f"{low} to {high}"
+    return tested
+
+
 def outside_range(package: str, tested: str, version: str | None) -> bool:
     """True when `version` is missing or not in the `tested` range (a local tag such as +cu128 is ignored)."""
     return version is None or version.split("+")[0] not in SpecifierSet(tested, prereleases=True)
@@ -86,17 +96,32 @@ def unmet(ranges: Mapping[str, str], version_of: Callable[[str], str | None] | N
 def torch_note(tested: str, version: str | None) -> str:
     """One sentence on the platform's torch against the course's tested range; it is never replaced here."""
     if version is None:
-        raise RuntimeError("torch is not installed: install the platform's torch first (on your own machine, use "
-                           "requirements.txt, which pins it), then run this cell again")
+        raise RuntimeError("torch is not installed, and hosted runtimes bring their own: pick a runtime with PyTorch "
+                           "(Colab and Kaggle have it by default), or on your own machine install the course with "
+                           "`pip install -r requirements.txt`, which pins torch; then run this cell again")
     if outside_range("torch", tested, version):
-        return (f"torch {version} is kept, as the platform built it; the course is tested with torch {tested}, "
-                f"so a lesson may behave differently (README, 'Colab and Kaggle', says what is tested)")
-    return f"torch {version} is kept, as the platform built it (in the course's tested range {tested})"
+        return (f"torch {version} is kept, as the platform built it; the course is tested with torch "
+                f"{describe_range(tested)}, so a lesson may behave differently (README, 'Colab and Kaggle')")
+    return f"torch {version} is kept, as the platform built it (the course is tested with {describe_range(tested)})"
 
 
 def install_command(requirements: Path, constraints: Path) -> list[str]:
     """pip installing `requirements` with `constraints` (the platform's torch held where it is)."""
-    return [sys.executable, "-m", "pip", "install", "--quiet", "-r", str(requirements), "-c", str(constraints)]
+    return [sys.executable, "-m", "pip", "install", "--progress-bar", "off", "-r", str(requirements), "-c",
+            str(constraints)]
+
+
+def pip_failure(stdout: str, stderr: str) -> str:
+    """What a failed pip install said that matters: its ERROR lines, and which requirement asked for what."""
+    lines = stdout.splitlines()
+    cause = []
+    if "The conflict is caused by:" in lines:
+        for line in lines[lines.index("The conflict is caused by:"):]:
+            if line.startswith("To fix this"):
+                break
+            cause += [line] if line.strip() else []
+    errors = [line for line in stderr.splitlines() if line.startswith("ERROR")] or stderr.strip().splitlines()[-5:]
+    return "\n".join(errors + cause)
 
 
 def platform_constraints(version_of: Callable[[str], str | None] | None = None) -> str:
@@ -135,8 +160,9 @@ def setup(runtime: str | None = None, run: Callable[..., subprocess.CompletedPro
         message = f"{runtime}: every library the lessons need is installed. {torch_line}."
         print(message)
         return message
-    print(f"{runtime}: installing what is missing or outside the course's tested ranges: "
-          f"{', '.join(sorted(missing))} (a minute or two; torch is left alone).")
+    names = ", ".join(sorted(missing)) or "course_utils itself"
+    print(f"{runtime}: installing what is missing or outside the course's tested ranges: {names} "
+          f"(a minute or two; torch is left alone).")
     before = {package: installed_version(package) for package in ranges}
     with tempfile.TemporaryDirectory() as folder:
         constraints = Path(folder) / "platform.txt"
@@ -144,8 +170,9 @@ def setup(runtime: str | None = None, run: Callable[..., subprocess.CompletedPro
         result = run(install_command(course_folder() / HOSTED_REQUIREMENTS, constraints),
                      cwd=course_folder(), capture_output=True, text=True)
     if result.returncode != 0:
-        last_lines = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
-        raise RuntimeError(f"pip could not install {HOSTED_REQUIREMENTS} around the platform's torch:\n{last_lines}")
+        raise RuntimeError(f"pip could not install {HOSTED_REQUIREMENTS} around the platform's torch "
+                           f"({NETWORK_HINT.get(runtime, 'pip needs PyPI')}; a conflict below names the library "
+                           f"and the torch it asks for):\n{pip_failure(result.stdout or '', result.stderr or '')}")
     importlib.invalidate_caches()
     after = {package: installed_version(package) for package in ranges}
     changed = restart_reasons(before, after)

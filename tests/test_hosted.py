@@ -51,11 +51,11 @@ def test_on_colab_pip_installs_the_hosted_requirements_with_the_platform_torch_h
         return subprocess.CompletedProcess(command, 0, "", "")
 
     message = hosted.setup(runtime="colab", run=fake_pip)
-    assert seen["command"][:6] == [sys.executable, "-m", "pip", "install", "--quiet", "-r"]
-    assert seen["command"][6] == str(ROOT / "requirements-hosted.txt") and seen["cwd"] == ROOT
+    assert seen["command"][:7] == [sys.executable, "-m", "pip", "install", "--progress-bar", "off", "-r"]
+    assert seen["command"][7] == str(ROOT / "requirements-hosted.txt") and seen["cwd"] == ROOT
     assert seen["constraints"] == "torch==2.11.0+cu128\ntorchvision==0.26.0+cu128\n"  # torchaudio is not installed
     assert "outside the course's tested ranges: peft (a minute" in capsys.readouterr().out
-    assert "torch 2.11.0+cu128 is kept" in message and "tested with torch >=2.13.0,<=2.13.0" in message
+    assert "torch 2.11.0+cu128 is kept" in message and "tested with torch 2.13.0 only" in message
 
 
 def test_an_upgrade_of_a_package_the_kernel_already_imported_asks_for_a_restart(monkeypatch) -> None:
@@ -78,21 +78,48 @@ def test_a_second_run_after_the_restart_installs_nothing(monkeypatch) -> None:
     assert message.startswith("kaggle: every library the lessons need is installed")
 
 
-def test_a_pip_failure_is_reported_with_pips_own_last_lines(monkeypatch) -> None:
+def test_a_pip_failure_names_the_conflict_and_what_to_check(monkeypatch) -> None:
+    """pip's own words for a conflict (what pip 23-26 print), cut to the lines that say which library wanted what."""
     _fake_platform(monkeypatch, {"torch": "2.13.0", "numpy": "2.4.6"})
-    failed = lambda command, **kwargs: subprocess.CompletedProcess(  # noqa: E731
-        command, 1, "", "Collecting peft\nERROR: ResolutionImpossible: peft needs torch>=9")
-    with pytest.raises(RuntimeError, match="around the platform's torch:\nCollecting peft\nERROR: Resolution"):
-        hosted.setup(runtime="colab", run=failed)
+    stdout = ("Looking in links: /opt/wheels\n\nThe conflict is caused by:\n    peft 0.30.0 depends on torch>=2.20\n"
+              "    The user requested (constraint) torch==2.13.0\n\nTo fix this you could try to:\n"
+              "1. loosen the range of package versions you've specified\n")
+    stderr = ("ERROR: Cannot install peft because these package versions have conflicting dependencies.\n"
+              "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/\n")
+    failed = lambda command, **kwargs: subprocess.CompletedProcess(command, 1, stdout, stderr)  # noqa: E731
+    with pytest.raises(RuntimeError) as raised:
+        hosted.setup(runtime="kaggle", run=failed)
+    message = str(raised.value)
+    assert message.startswith("pip could not install requirements-hosted.txt around the platform's torch (turn "
+                              "Internet on in the notebook's settings;")
+    assert message.endswith("ERROR: Cannot install peft because these package versions have conflicting "
+                            "dependencies.\nERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/"
+                            "topics/dependency-resolution/\nThe conflict is caused by:\n    peft 0.30.0 depends on "
+                            "torch>=2.20\n    The user requested (constraint) torch==2.13.0")
+
+
+def test_when_only_course_utils_is_missing_the_message_says_so(monkeypatch, capsys) -> None:
+    versions: dict[str, str | None] = {"torch": "2.13.0", "numpy": "2.4.6", "peft": "0.21.2"}
+    _fake_platform(monkeypatch, versions)
+    installed = lambda command, **kwargs: (versions.update({"course-utils": "0.1.0"}),  # noqa: E731
+                                           subprocess.CompletedProcess(command, 0, "", ""))[1]
+    hosted.setup(runtime="colab", run=installed)
+    assert "tested ranges: course_utils itself (a minute" in capsys.readouterr().out
+
+
+def test_ranges_read_as_words() -> None:
+    assert hosted.describe_range(">=2.11.0,<=2.13.0") == "2.11.0 to 2.13.0"
+    assert hosted.describe_range(">=2.4.6,<=2.4.6") == "2.4.6 only"
 
 
 def test_without_torch_the_first_cell_says_to_install_the_platforms_first() -> None:
-    with pytest.raises(RuntimeError, match="torch is not installed: install the platform's torch first"):
+    with pytest.raises(RuntimeError, match="torch is not installed, and hosted runtimes bring their own"):
         hosted.torch_note(">=2.13.0", None)
 
 
 def test_restart_reasons_name_only_packages_the_kernel_had_imported() -> None:
-    before, after = {"numpy": "2.0.2", "peft": "0.20.0", "trl": None}, {"numpy": "2.4.6", "peft": "0.21.2", "trl": "1.16.0"}
+    before = {"numpy": "2.0.2", "peft": "0.20.0", "trl": None}
+    after = {"numpy": "2.4.6", "peft": "0.21.2", "trl": "1.16.0"}
     reasons = hosted.restart_reasons(before, after, imported={"numpy.linalg": object()},
                                      distributions={"numpy": ["numpy"], "peft": ["peft"], "trl": ["trl"]})
     assert reasons == ["numpy 2.0.2 -> 2.4.6"]  # peft was never imported; trl was not installed before
@@ -111,9 +138,20 @@ def test_doctor_warns_outside_the_tested_range_and_names_it() -> None:
     torch = importlib.metadata.version("torch").split("+")[0]
     checks = {c.name: c for c in doctor.check_packages({"torch": "0.0.1", "pytest": "0.0.1"},
                                                        {"torch": f">=0.0.1,<={torch}", "pytest": ">=0.0.1,<=0.0.2"})}
-    assert checks["torch"].status == doctor.OK and f"in the tested range >=0.0.1,<={torch}" in checks["torch"].detail
+    assert checks["torch"].status == doctor.OK and f"in the tested range 0.0.1 to {torch}" in checks["torch"].detail
     assert checks["pytest"].status == doctor.WARN
-    assert "outside the tested range >=0.0.1,<=0.0.2" in checks["pytest"].detail
+    assert checks["pytest"].detail.endswith("outside what the course is tested with 0.0.1 to 0.0.2 (pinned 0.0.1)")
+
+
+def test_on_colab_the_doctor_checks_what_the_lessons_import_and_points_to_the_first_cell(monkeypatch) -> None:
+    monkeypatch.setattr(hosted, "hosted_runtime", lambda: "colab")
+    monkeypatch.setattr(doctor, "installed_version", lambda package: None if package == "peft" else
+                        importlib.metadata.version(package))
+    checks = {c.name: c for c in doctor.package_checks()}
+    assert "torch" in checks and "transformers" in checks
+    assert not {"nbgrader", "jupyterlab", "ipykernel", "pytest", "playwright"} & set(checks)  # the platform's own
+    assert checks["peft"].status == doctor.FAIL
+    assert checks["peft"].detail.endswith("run the lesson's first cell, which installs requirements-hosted.txt")
 
 
 def test_the_hosted_requirements_install_nothing_torch_related_where_torch_is_installed(tmp_path: Path) -> None:
@@ -138,4 +176,4 @@ def test_no_library_the_lessons_need_asks_for_a_newer_torch_than_a_hosted_platfo
                 if not requirement.specifier.contains(OLDEST_HOSTED_TORCH):
                     needs_newer.append(f"{package}: {line}")
     assert needs_newer == []
-    assert "torch" not in hosted.tested_ranges(extras=())  # torch is only an extra: installing the course never pulls it
+    assert "torch" not in hosted.tested_ranges(extras=())  # only an extra: installing the course never pulls torch
