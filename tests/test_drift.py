@@ -267,3 +267,14 @@ def test_unit_test_expression_leaves_out_every_tier_but_slow() -> None:
     names = {marker.split(":", 1)[0] for marker in markers}
     left_out = set(drift.UNIT_TESTS.replace("not ", "").split(" and "))
     assert names - left_out == {"slow"}, "slow unit tests stay in; the lessons run as the ci course instead"
+
+
+def test_a_lesson_whose_claims_fail_is_marked_with_the_failing_assertion() -> None:
+    lessons = [drift.LessonResult("01_intro", "ok", 7.5), drift.LessonResult("03_lora", "ok", 91.0),
+               drift.LessonResult("05_export", "FAILED", 3.0, "cell 12: KeyError: 'x'")]
+    drift.apply_claims(lessons, "claims 01_intro ok\nclaims 03_lora FAILED tests/test_notebooks.py:190: assert a > b\n"
+                                "claims 05_export FAILED tests/test_notebooks.py:250: assert c\n")
+    assert [(lesson.stem, lesson.status, lesson.detail) for lesson in lessons] == [
+        ("01_intro", "ok", ""), ("03_lora", "CLAIMS FAILED", "tests/test_notebooks.py:190: assert a > b"),
+        ("05_export", "FAILED", "cell 12: KeyError: 'x'")]  # a lesson that failed to run keeps its own failure
+    assert not drift.RunResult(tests={"passed": 1}, lessons=lessons, course_code=0).passed

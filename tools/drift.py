@@ -64,6 +64,25 @@ ENVIRONMENT_CHECKS = {
     "tests/test_doctor.py::test_summary_line_names_device_and_versions": "pin:torch",
 }
 LESSON_LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+) (ok|FAILED|NO METRICS) in ([\d.]+) s ?(.*)$")
+CLAIM_LINE = re.compile(r"^claims (\S+) (ok|FAILED) ?(.*)$")
+# Run in the drift venv after the ci course: every lesson's claims, asserted by the same check functions as the
+# notebook tests (tests/test_notebooks.py), on the metrics this venv's run wrote.
+CLAIMS_SCRIPT = """
+import json, sys, traceback
+from pathlib import Path
+sys.path.insert(0, "tests")
+import test_notebooks
+out = Path(sys.argv[1])
+for stem, check in test_notebooks.CHECKS.items():
+    folder = out / stem
+    if (folder / "metrics.json").exists():
+        try:
+            check(json.loads((folder / "metrics.json").read_text()), folder / f"{stem}.ipynb")
+            print(f"claims {stem} ok")
+        except AssertionError as error:
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            print(f"claims {stem} FAILED tests/test_notebooks.py:{where.lineno}: {where.line}")
+"""
 PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed)")
 
 
@@ -243,6 +262,14 @@ def parse_course_output(text: str) -> list[LessonResult]:
     return lessons
 
 
+def apply_claims(lessons: list[LessonResult], text: str) -> None:
+    """Mark each lesson whose claims failed (`claims 03_lora FAILED tests/test_notebooks.py:190: assert ...`)."""
+    failed = {match[1]: match[3] for match in map(CLAIM_LINE.match, text.splitlines()) if match and match[2] != "ok"}
+    for lesson in lessons:
+        if lesson.status == "ok" and lesson.stem in failed:
+            lesson.status, lesson.detail = "CLAIMS FAILED", failed[lesson.stem]
+
+
 def failure_summary(result: RunResult) -> str:
     """`unit tests: 2 failed (tests/x.py::t, …); 03_lora cell 14: KeyError: 'x'`, or "" when all passed."""
     parts = []
@@ -399,6 +426,8 @@ def run_checks(venv: Path, out: Path, log: Path, skip_course: bool) -> RunResult
                                           log, env)
     result.seconds["ci course"] = time.perf_counter() - started
     result.lessons = parse_course_output(text)
+    _, claims = run_logged([str(venv / "bin" / "python"), "-c", CLAIMS_SCRIPT, str(out)], log, env)
+    apply_claims(result.lessons, claims)
     return result
 
 
