@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -28,16 +27,29 @@ class Check:
         return f"[{self.status}] {self.name}: {self.detail}"
 
 
+def parse_pins(text: str) -> dict[str, str]:
+    """`name==version` lines of a requirements file, in file order, by canonical name (comments, -e lines skipped);
+    ValueError naming the line for a requirement that is not pinned."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        requirement = Requirement(line)
+        versions = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+        if len(versions) != 1:
+            raise ValueError(f"requirements line {number}: expected name==version (got {line!r})")
+        pins[canonicalize_name(requirement.name)] = versions[0]
+    return pins
+
+
 def pinned_versions(requirements: Path | None = None) -> dict[str, str]:
     """Package -> version for every `name==version` line of requirements.txt."""
     path = requirements or course_root() / "requirements.txt"
-    pins: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            match = re.match(r"^\s*([A-Za-z0-9_.\-]+)==([^\s#;]+)", line)
-            if match:
-                pins[match.group(1).lower()] = match.group(2)
-    return pins
+    return parse_pins(path.read_text()) if path.exists() else {}
 
 
 def installed_version(package: str) -> str | None:
@@ -60,7 +72,7 @@ def check_packages(pins: dict[str, str], ranges: dict[str, str] | None = None,
             checks.append(Check(FAIL, package, f"not installed (pinned {pinned}); run: {install}"))
         elif installed.split("+")[0] == pinned:
             checks.append(Check(OK, package, installed))
-        elif tested and not hosted.outside_range(package, tested, installed):
+        elif tested and not hosted.outside_range(tested, installed):
             checks.append(Check(OK, package, f"{installed}, in the tested range {hosted.describe_range(tested)} "
                                              f"(pinned {pinned})"))
         else:

@@ -17,15 +17,17 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 try:
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
 except ImportError:  # every hosted runtime has packaging; pip always carries a copy of its own
     from pip._vendor.packaging.requirements import Requirement
     from pip._vendor.packaging.specifiers import SpecifierSet
+    from pip._vendor.packaging.utils import canonicalize_name
 
 HOSTED_REQUIREMENTS = "requirements-hosted.txt"
 # Held at the platform's versions while installing: they are built together for the platform's CUDA.
@@ -54,13 +56,20 @@ def course_folder() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def tested_ranges(pyproject: Path | None = None, extras: tuple[str, ...] = ("torch",)) -> dict[str, str]:
-    """Package -> tested range (such as '>=5.23.0,<=5.24.0'): pyproject.toml's dependencies and the named extras."""
-    project = tomllib.loads((pyproject or course_folder() / "pyproject.toml").read_text())["project"]
-    lines = list(project["dependencies"])
-    for extra in extras:
-        lines += project["optional-dependencies"][extra]
-    return {Requirement(line).name.lower(): line[len(Requirement(line).name):].strip() for line in lines}
+def ranges_in(pyproject_text: str, extras: Sequence[str] | None = ("torch",)) -> dict[str, str]:
+    """Package (canonical name) -> tested range (such as '>=5.23.0,<=5.24.0'; '' for none) in a pyproject.toml's
+    text: its dependencies and the named extras (None: every extra)."""
+    project = tomllib.loads(pyproject_text)["project"]
+    groups = project.get("optional-dependencies", {})
+    lines = list(project.get("dependencies", []))
+    for extra in groups if extras is None else extras:
+        lines += groups[extra]
+    return {canonicalize_name(Requirement(line).name): line[len(Requirement(line).name):].strip() for line in lines}
+
+
+def tested_ranges(pyproject: Path | None = None, extras: Sequence[str] | None = ("torch",)) -> dict[str, str]:
+    """The course's tested ranges (ranges_in of its pyproject.toml)."""
+    return ranges_in((pyproject or course_folder() / "pyproject.toml").read_text(), extras)
 
 
 def installed_version(package: str) -> str | None:
@@ -80,7 +89,7 @@ def describe_range(tested: str) -> str:
     return tested
 
 
-def outside_range(package: str, tested: str, version: str | None) -> bool:
+def outside_range(tested: str, version: str | None) -> bool:
     """True when `version` is missing or not in the `tested` range (a local tag such as +cu128 is ignored)."""
     return version is None or version.split("+")[0] not in SpecifierSet(tested, prereleases=True)
 
@@ -90,7 +99,7 @@ def unmet(ranges: Mapping[str, str], version_of: Callable[[str], str | None] | N
     version_of = version_of or installed_version
     versions = {package: version_of(package) for package in ranges}
     return {package: versions[package] or "missing" for package, tested in ranges.items()
-            if outside_range(package, tested, versions[package])}
+            if outside_range(tested, versions[package])}
 
 
 def torch_note(tested: str, version: str | None) -> str:
@@ -99,7 +108,7 @@ def torch_note(tested: str, version: str | None) -> str:
         raise RuntimeError("torch is not installed, and hosted runtimes bring their own: pick a runtime with PyTorch "
                            "(Colab and Kaggle have it by default), or on your own machine install the course with "
                            "`pip install -r requirements.txt`, which pins torch; then run this cell again")
-    if outside_range("torch", tested, version):
+    if outside_range(tested, version):
         return (f"torch {version} is kept, as the platform built it; the course is tested with torch "
                 f"{describe_range(tested)}, so a lesson may behave differently (README, 'Colab and Kaggle')")
     return f"torch {version} is kept, as the platform built it (the course is tested with {describe_range(tested)})"

@@ -130,7 +130,7 @@ def test_every_pin_lies_in_its_declared_range() -> None:
     pins = doctor.pinned_versions()
     assert set(ranges) == set(pins), "every pinned package has a tested range in pyproject.toml, and only those"
     outside = {package: (pin, ranges[package]) for package, pin in pins.items()
-               if hosted.outside_range(package, ranges[package], pin)}
+               if hosted.outside_range(ranges[package], pin)}
     assert outside == {}
 
 

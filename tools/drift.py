@@ -27,15 +27,16 @@ import shlex
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from course_utils import hosted
+from course_utils.doctor import parse_pins
 
 ROOT = Path(__file__).resolve().parents[1]
 # The packages the latest tier moves to their newest release; everything else keeps its pin.
@@ -125,21 +126,6 @@ class RunResult:
 # --- versions ----------------------------------------------------------------------------------------------------
 
 
-def parse_pins(text: str) -> dict[str, str]:
-    """`name==version` lines of a requirements file, in file order, by canonical name (comments, -e lines skipped)."""
-    pins: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        requirement = Requirement(line)
-        versions = [spec.version for spec in requirement.specifier if spec.operator == "=="]
-        if len(versions) != 1:
-            raise ValueError(f"requirements line {number}: expected name==version (got {line!r})")
-        pins[canonicalize_name(requirement.name)] = versions[0]
-    return pins
-
-
 def lower_bound(requirement: str) -> str | None:
     """The lowest version a requirement string allows (`>=`, `==`, `~=`; a `>` bound is not a version), else None."""
     specs = Requirement(requirement).specifier
@@ -149,19 +135,8 @@ def lower_bound(requirement: str) -> str | None:
 
 def declared_ranges(pyproject_text: str, extras: bool = True) -> dict[str, str]:
     """The version ranges pyproject.toml declares, by canonical name: [project] dependencies and, with `extras`, every
-    optional-dependencies group (torch's range lives in one)."""
-    project = tomllib.loads(pyproject_text).get("project", {})
-    dependencies = list(project.get("dependencies", []))
-    if extras:
-        dependencies += [item for group in project.get("optional-dependencies", {}).values() for item in group]
-    return {canonicalize_name(Requirement(item).name): format_range(Requirement(item).specifier)
-            for item in dependencies}
-
-
-def format_range(specifier: SpecifierSet) -> str:
-    """A range as people write it, lower end first: `>=5.23.0,<=5.24.0`."""
-    order = {">=": 0, ">": 0, "~=": 0, "==": 1, "===": 1, "!=": 2, "<": 3, "<=": 3}
-    return ",".join(str(spec) for spec in sorted(specifier, key=lambda spec: (order[spec.operator], spec.version)))
+    optional-dependencies group (torch's range lives in one). The course's own reader (course_utils.hosted)."""
+    return hosted.ranges_in(pyproject_text, None if extras else ())
 
 
 def declared_lower_bounds(pyproject_text: str) -> dict[str, str]:
@@ -172,7 +147,7 @@ def declared_lower_bounds(pyproject_text: str) -> dict[str, str]:
 
 def outside(version: str, spec: str | None) -> bool:
     """Whether a version lies outside a declared range (no range: never)."""
-    return bool(spec) and not SpecifierSet(spec).contains(version, prereleases=True)
+    return bool(spec) and hosted.outside_range(spec, version)
 
 
 def expected_failures(failed: Sequence[str], off_pin: set[str], off_range: bool) -> list[str]:
