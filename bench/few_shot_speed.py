@@ -1,11 +1,14 @@
-"""Few-shot answers on the tone test set, with and without the shared prefix, side by side in one run.
+"""Tone answers on the test set, with and without the shared prefix, side by side in one run.
 
-    python bench/few_shot_speed.py [--model smollm2-135m-instruct|course-tiny|PATH] [--n-test 200] [--n-shots 4]
+    python bench/few_shot_speed.py [--model smollm2-135m-instruct|course-tiny|PATH] [--adapter DIR] [--n-test 200]
+                                   [--n-shots 4]
 
-Every few-shot prompt starts with the same solved examples. "plain" runs each prompt whole through `generate`
-(`evaluate.greedy_tokens`); "shared prefix" runs the tokens all prompts share once and starts every batch from a copy
-of their KV cache (`share_prefix=True`, what `evaluate.tone_accuracy` does when given shots). Both must give the same
-answers; the table counts them.
+Every tone prompt starts alike: the template's system turn, the task and the labels, and with `--n-shots` above 0 the
+same solved examples. "plain" runs each prompt whole through `generate` (`evaluate.greedy_tokens`); "shared prefix"
+runs the tokens all prompts share once and starts every batch from a copy of their KV cache (`share_prefix=True`,
+what `evaluate.tone_accuracy` does). Both must give the same answers; the table counts them. `--n-shots 0` measures
+the zero-shot prompts every lesson scores; `--adapter` puts a saved LoRA adapter on the model (a fine-tuned model
+answers in two or three tokens, so the prompt is most of its cost).
 """
 
 from __future__ import annotations
@@ -24,11 +27,16 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--n-test", type=int, default=200)
     parser.add_argument("--n-shots", type=int, default=4)
+    parser.add_argument("--adapter", default=None, help="a saved peft adapter folder to score with (default: none)")
     args = parser.parse_args()
 
     from course_utils import data, evaluate, models
 
     model, tokenizer = models.load_model_and_tokenizer(args.model)
+    if args.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, args.adapter).eval()
     train = data.load_tone("data/tone/train.jsonl")
     rows = data.load_tone("data/tone/test.jsonl", limit=args.n_test)
     labels = data.label_set(train)
@@ -43,8 +51,8 @@ def main() -> None:
     rows_out = [{"code": name, "seconds": seconds, "speedup": plain_seconds / seconds,
                  "same_answers": sum(a == b for a, b in zip(tokens, plain_tokens)), "of": len(prompts)}
                 for name, (tokens, seconds) in results.items()]
-    report(f"few_shot_speed_{Path(args.model).name}", rows_out,
-           {"n_test": len(rows), "n_shots": args.n_shots, "shared_prefix_tokens": shared})
+    report(f"few_shot_speed_{Path(args.model).name}_{args.n_shots}shots{'_adapter' if args.adapter else ''}", rows_out,
+           {"n_test": len(rows), "n_shots": args.n_shots, "adapter": args.adapter, "shared_prefix_tokens": shared})
 
 
 if __name__ == "__main__":

@@ -178,8 +178,11 @@ def tone_accuracy(
     prompts = tone_prompts(tokenizer, rows, labels, shots)
     if shots:
         check_prompt_lengths(model, tokenizer, prompts, max_new_tokens, f"{len(shots)} few-shot examples")
+    # Every prompt starts alike (the template's system turn, the task and the labels; with shots, the examples too):
+    # those tokens run once, not once per phrase. The answers are the same token for token (tests/test_evaluate.py),
+    # and on the real SLM at the cpu profile scoring 200 phrases takes 0.4-0.6 of the time (bench/few_shot_speed.py).
     answers = generate_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                               share_prefix=bool(shots))  # the examples run once, not once per phrase
+                               share_prefix=True)
     predictions = [parse_label(answer, labels) for answer in answers]
     lenient = [lenient_label(answer, labels) for answer in answers]
     correct = sum(pred == row["tone"] for pred, row in zip(predictions, rows))
@@ -248,7 +251,8 @@ def ranked_tone_accuracy(
 def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_size: int = 32) -> dict[str, Any]:
     """Greedy answers to qa rows: exact-match rate and mean character similarity (difflib ratio, 0 to 1)."""
     prompts = chat_prompts(tokenizer, [row["input"] for row in rows])
-    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=QA_ANSWER_TOKENS, batch_size=batch_size)
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=QA_ANSWER_TOKENS, batch_size=batch_size,
+                               share_prefix=True)  # the template's system turn runs once
     normalize = lambda text: " ".join(text.lower().split())  # noqa: E731
     exact = [normalize(a) == normalize(r["output"]) for a, r in zip(answers, rows)]
     similarity = [SequenceMatcher(None, normalize(a), normalize(r["output"])).ratio() for a, r in zip(answers, rows)]
@@ -269,7 +273,10 @@ class Variant:
 
 
 def torch_variant(name: str, model: Any, tokenizer: Any) -> Variant:
-    """A PyTorch model as a Variant (greedy answers through `generate`); size = its weights in memory, adapter included."""
+    """A PyTorch model as a Variant (greedy answers through `generate`); size = its weights in memory, adapter included.
+
+    Each prompt runs whole, as the ONNX variants run theirs, so that their latencies compare like with like.
+    """
     size_mb = model.get_memory_footprint() / MB
     return Variant(name, lambda prompts, n: generate_answers(model, tokenizer, prompts, max_new_tokens=n), size_mb, model)
 

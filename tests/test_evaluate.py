@@ -197,3 +197,15 @@ def test_sharing_the_few_shot_prefix_gives_the_answers_of_plain_generation(tiny_
     shared = evaluate.greedy_tokens(model, tokenizer, prompts, max_new_tokens=6, batch_size=16, share_prefix=True)
     assert shared == plain
     assert evaluate.common_prefix_length([tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]) > 100
+
+
+@pytest.mark.filterwarnings("error::FutureWarning")
+def test_tone_accuracy_shares_the_zero_shot_prefix_and_answers_as_plain_generation(tiny_model_and_tokenizer) -> None:
+    model, tokenizer = tiny_model_and_tokenizer
+    rows = data.load_tone("data/tone/test.jsonl")[:40]
+    labels = data.label_set(rows)
+    prompts = evaluate.tone_prompts(tokenizer, rows, labels)
+    assert evaluate.common_prefix_length([tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]) > 5
+    plain = evaluate.generate_answers(model, tokenizer, prompts, max_new_tokens=evaluate.TONE_ANSWER_TOKENS,
+                                      batch_size=16)
+    assert evaluate.tone_accuracy(model, tokenizer, rows, labels, batch_size=16)["answers"] == plain
