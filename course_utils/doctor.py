@@ -16,7 +16,7 @@ OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
 
 @dataclass(frozen=True)
-class Check:
+class Finding:
     """One line of the doctor's report."""
 
     status: str
@@ -60,53 +60,53 @@ def installed_version(package: str) -> str | None:
         return None
 
 
-def check_packages(pins: dict[str, str], ranges: dict[str, str] | None = None,
-                   install: str = "pip install -r requirements.txt") -> list[Check]:
+def inspect_packages(pins: dict[str, str], ranges: dict[str, str] | None = None,
+                   install: str = "pip install -r requirements.txt") -> list[Finding]:
     """[OK] at the pin or inside the tested range (pyproject.toml), [WARN] outside it, [FAIL] when missing."""
     ranges = {} if ranges is None else ranges
-    checks = []
+    findings = []
     for package, pinned in sorted(pins.items()):
         installed = installed_version(package)
         tested = ranges.get(package)
         if installed is None:
-            checks.append(Check(FAIL, package, f"not installed (pinned {pinned}); run: {install}"))
+            findings.append(Finding(FAIL, package, f"not installed (pinned {pinned}); run: {install}"))
         elif installed.split("+")[0] == pinned:
-            checks.append(Check(OK, package, installed))
+            findings.append(Finding(OK, package, installed))
         elif tested and not hosted.outside_range(tested, installed):
-            checks.append(Check(OK, package, f"{installed}, in the tested range {hosted.describe_range(tested)} "
+            findings.append(Finding(OK, package, f"{installed}, in the tested range {hosted.describe_range(tested)} "
                                              f"(pinned {pinned})"))
         else:
             where = f"tested with {hosted.describe_range(tested)}" if tested else "not the tested version"
-            checks.append(Check(WARN, package, f"{installed} installed, outside what the course is {where} "
+            findings.append(Finding(WARN, package, f"{installed} installed, outside what the course is {where} "
                                                f"(pinned {pinned})"))
-    return checks
+    return findings
 
 
-def package_checks() -> list[Check]:
+def package_findings() -> list[Finding]:
     """The packages this kind of machine should have: every pin here; on Colab or Kaggle only what the lessons
     import (requirements-hosted.txt), since the platform keeps its own torch, Jupyter and widgets."""
     pins = pinned_versions()
     if hosted.hosted_runtime():
         ranges = hosted.tested_ranges()
-        return check_packages({name: pins[name] for name in ranges if name in pins}, ranges,
+        return inspect_packages({name: pins[name] for name in ranges if name in pins}, ranges,
                               install="run the lesson's first cell, which installs requirements-hosted.txt")
-    return check_packages(pins, hosted.tested_ranges(extras=("torch", "local", "test")))
+    return inspect_packages(pins, hosted.tested_ranges(extras=("torch", "local", "test")))
 
 
-def check_accelerator() -> list[Check]:
+def inspect_accelerator() -> list[Finding]:
     """Which device torch will use, and whether bf16 is available there."""
     import torch
 
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
         bf16 = torch.cuda.is_bf16_supported()
-        return [Check(OK, "device", f"cuda ({name}); bf16 {'supported' if bf16 else 'not supported: fp16 is used'}")]
+        return [Finding(OK, "device", f"cuda ({name}); bf16 {'supported' if bf16 else 'not supported: fp16 is used'}")]
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return [Check(OK, "device", "mps (Apple silicon); QLoRA needs CUDA or CPU")]
-    return [Check(OK, "device", f"cpu ({torch.get_num_threads()} threads); the ci and cpu profiles are made for this")]
+        return [Finding(OK, "device", "mps (Apple silicon); QLoRA needs CUDA or CPU")]
+    return [Finding(OK, "device", f"cpu ({torch.get_num_threads()} threads); the ci and cpu profiles are made for this")]
 
 
-def check_bitsandbytes() -> Check:
+def inspect_bitsandbytes() -> Finding:
     """Whether bitsandbytes can quantize a small tensor to 4-bit NF4 here (what QLoRA needs)."""
     try:
         import torch
@@ -114,66 +114,66 @@ def check_bitsandbytes() -> Check:
 
         quantize_4bit(torch.randn(64, 64), quant_type="nf4")
     except Exception as error:  # any failure means QLoRA cannot run here; say why
-        return Check(WARN, "bitsandbytes", f"4-bit NF4 unusable ({type(error).__name__}: {error}); lesson 04 skips training")
-    return Check(OK, "bitsandbytes", "4-bit NF4 quantization works")
+        return Finding(WARN, "bitsandbytes", f"4-bit NF4 unusable ({type(error).__name__}: {error}); lesson 04 skips training")
+    return Finding(OK, "bitsandbytes", "4-bit NF4 quantization works")
 
 
-def check_resources() -> list[Check]:
+def inspect_resources() -> list[Finding]:
     """Memory and free disk, with a warning below what the cpu profile needs."""
     import psutil
 
     memory_gb = psutil.virtual_memory().total / 2**30
     free_gb = shutil.disk_usage(course_root()).free / 2**30
     return [
-        Check(OK if memory_gb >= 4 else WARN, "memory", f"{memory_gb:.1f} GB RAM"),
-        Check(OK if free_gb >= 2 else WARN, "disk", f"{free_gb:.1f} GB free at {course_root()}"),
+        Finding(OK if memory_gb >= 4 else WARN, "memory", f"{memory_gb:.1f} GB RAM"),
+        Finding(OK if free_gb >= 2 else WARN, "disk", f"{free_gb:.1f} GB free at {course_root()}"),
     ]
 
 
-def run_checks() -> list[Check]:
-    """Every check of `course doctor`, in the order it prints them."""
+def diagnose() -> list[Finding]:
+    """Every finding of `course doctor` (one line each), in the order it prints them."""
     python_ok = sys.version_info[:2] == (3, 11)
-    checks = [Check(OK if python_ok else WARN, "python", f"{platform.python_version()} (course tested with 3.11)")]
-    checks += package_checks()
-    checks += check_accelerator()
-    checks.append(check_bitsandbytes())
-    checks += check_resources()
-    checks += check_compat()
-    checks.append(check_olive())
-    checks.append(check_real_model())
-    return checks
+    findings = [Finding(OK if python_ok else WARN, "python", f"{platform.python_version()} (course tested with 3.11)")]
+    findings += package_findings()
+    findings += inspect_accelerator()
+    findings.append(inspect_bitsandbytes())
+    findings += inspect_resources()
+    findings += inspect_compat()
+    findings.append(inspect_olive())
+    findings.append(inspect_real_model())
+    return findings
 
 
-def check_compat() -> list[Check]:
+def inspect_compat() -> list[Finding]:
     """[OK] when every reliance on a library's internals (course_utils/compat.py) holds, else a [WARN] for each."""
     from course_utils import compat
 
     problems = [problem for reliance in compat.RELIANCES if (problem := compat.verify_reliance(reliance))]
     if not problems:
-        return [Check(OK, "library internals", f"all {len(compat.RELIANCES)} private library behaviours the course "
+        return [Finding(OK, "library internals", f"all {len(compat.RELIANCES)} private library behaviours the course "
                                               "relies on still work (course_utils/compat.py)")]
-    return [Check(WARN, "library internals", problem) for problem in problems]
+    return [Finding(WARN, "library internals", problem) for problem in problems]
 
 
-def check_real_model() -> Check:
+def inspect_real_model() -> Finding:
     """The laptop profile's real SLM: its card, and whether its wheel is cached and its folder built."""
     from course_utils import model_import
 
     model = model_import.SMOLLM2
     card = f"{model.description} License {model.license}; from {model.package}=={model.version} on PyPI."
     if (model_import.packaged_folder(model) / "config.json").is_file():
-        return Check(OK, model.name, f"built at {model_import.packaged_folder(model)}. {card}")
+        return Finding(OK, model.name, f"built at {model_import.packaged_folder(model)}. {card}")
     if model_import.cached_wheel(model):
-        return Check(OK, model.name, f"wheel cached; built on first use (about 40 s). {card}")
-    return Check(WARN, model.name, f"not fetched: run `course model fetch` (make setup does) while online. {card}")
+        return Finding(OK, model.name, f"wheel cached; built on first use (about 40 s). {card}")
+    return Finding(WARN, model.name, f"not fetched: run `course model fetch` (make setup does) while online. {card}")
 
 
-def check_olive() -> Check:
+def inspect_olive() -> Finding:
     """Whether .venv-olive, the Olive CLI's environment for lesson 05's section 8, is built and imports."""
     from course_utils.olive import environment_status
 
     works, detail = environment_status()
-    return Check(OK if works else WARN, "olive", detail)
+    return Finding(OK if works else WARN, "olive", detail)
 
 
 def quiet_known_noise() -> None:

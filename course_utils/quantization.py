@@ -58,16 +58,16 @@ def bitsandbytes_usable() -> tuple[bool, str]:
 
     COURSE_SIMULATE_NO_BITSANDBYTES=1 answers "no", so the lessons' fallback path can be tested anywhere.
     """
-    from course_utils.doctor import OK, Check, WARN, check_bitsandbytes
+    from course_utils.doctor import OK, WARN, Finding, inspect_bitsandbytes
 
     if os.environ.get("COURSE_SIMULATE_NO_BITSANDBYTES") == "1":
-        check = Check(WARN, "bitsandbytes", "simulated as unusable (COURSE_SIMULATE_NO_BITSANDBYTES=1)")
+        finding = Finding(WARN, "bitsandbytes", "simulated as unusable (COURSE_SIMULATE_NO_BITSANDBYTES=1)")
     else:
-        check = check_bitsandbytes()
-    if check.status == OK:
-        return True, check.detail
+        finding = inspect_bitsandbytes()
+    if finding.status == OK:
+        return True, finding.detail
     return False, (
-        f"{check.detail}. QLoRA needs bitsandbytes: install the pinned version (pip install -r requirements.txt) "
+        f"{finding.detail}. QLoRA needs bitsandbytes: install the pinned version (pip install -r requirements.txt) "
         "on Linux or Windows with a CPU or an NVIDIA GPU. Meanwhile, lesson 03's LoRA is the same method without 4-bit."
     )
 

@@ -22,10 +22,10 @@ def test_a_broken_reliance_names_the_package_both_versions_and_what_it_affects()
 
 
 def test_doctor_reports_the_reliances(monkeypatch) -> None:
-    assert [c.status for c in doctor.check_compat()] == [doctor.OK]
+    assert [c.status for c in doctor.inspect_compat()] == [doctor.OK]
     broken = compat.Reliance("x", "torch", "0.0.1", "nothing", lambda: (_ for _ in ()).throw(KeyError("y")))
     monkeypatch.setattr(compat, "RELIANCES", (*compat.RELIANCES, broken))
-    (warning,) = [c for c in doctor.check_compat() if c.status == doctor.WARN]
+    (warning,) = [c for c in doctor.inspect_compat() if c.status == doctor.WARN]
     assert warning.name == "library internals" and "x no longer holds with torch" in warning.detail
 
 

@@ -21,7 +21,7 @@ def test_every_shipped_pin_is_checked() -> None:
 
 
 def test_package_checks_say_ok_warn_or_fail() -> None:
-    checks = {c.name: c for c in doctor.check_packages({"torch": TORCH, "pytest": "0.0.1", "no-such-pkg": "1.0"})}
+    checks = {c.name: c for c in doctor.inspect_packages({"torch": TORCH, "pytest": "0.0.1", "no-such-pkg": "1.0"})}
     assert checks["torch"].status == doctor.OK
     assert checks["pytest"].status == doctor.WARN
     assert "not the tested version (pinned 0.0.1)" in checks["pytest"].detail
@@ -30,7 +30,7 @@ def test_package_checks_say_ok_warn_or_fail() -> None:
 
 
 def test_the_installed_environment_matches_the_pins() -> None:
-    problems = [str(c) for c in doctor.check_packages(doctor.pinned_versions()) if c.status != doctor.OK]
+    problems = [str(c) for c in doctor.inspect_packages(doctor.pinned_versions()) if c.status != doctor.OK]
     assert not problems, problems
 
 

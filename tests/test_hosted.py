@@ -136,7 +136,7 @@ def test_every_pin_lies_in_its_declared_range() -> None:
 
 def test_doctor_warns_outside_the_tested_range_and_names_it() -> None:
     torch = importlib.metadata.version("torch").split("+")[0]
-    checks = {c.name: c for c in doctor.check_packages({"torch": "0.0.1", "pytest": "0.0.1"},
+    checks = {c.name: c for c in doctor.inspect_packages({"torch": "0.0.1", "pytest": "0.0.1"},
                                                        {"torch": f">=0.0.1,<={torch}", "pytest": ">=0.0.1,<=0.0.2"})}
     assert checks["torch"].status == doctor.OK and f"in the tested range 0.0.1 to {torch}" in checks["torch"].detail
     assert checks["pytest"].status == doctor.WARN
@@ -147,7 +147,7 @@ def test_on_colab_the_doctor_checks_what_the_lessons_import_and_points_to_the_fi
     monkeypatch.setattr(hosted, "hosted_runtime", lambda: "colab")
     monkeypatch.setattr(doctor, "installed_version", lambda package: None if package == "peft" else
                         importlib.metadata.version(package))
-    checks = {c.name: c for c in doctor.package_checks()}
+    checks = {c.name: c for c in doctor.package_findings()}
     assert "torch" in checks and "transformers" in checks
     assert not {"nbgrader", "jupyterlab", "ipykernel", "pytest", "playwright"} & set(checks)  # the platform's own
     assert checks["peft"].status == doctor.FAIL

@@ -37,7 +37,7 @@ def test_without_the_environment_the_status_and_the_run_say_to_build_it(monkeypa
     monkeypatch.setattr(olive, "olive_executable", lambda: None)
     works, detail = olive.environment_status()
     assert not works and "make olive" in detail
-    assert doctor.check_olive().status == doctor.WARN
+    assert doctor.inspect_olive().status == doctor.WARN
     with pytest.raises(FileNotFoundError, match="make olive"):
         olive.run(["--help"], cwd=tmp_path)
 

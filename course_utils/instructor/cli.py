@@ -54,15 +54,15 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_doctor(_: argparse.Namespace) -> int:
-    """`course doctor`: print every check; exit 1 when one fails."""
-    from course_utils.doctor import FAIL, quiet_known_noise, run_checks
+    """`course doctor`: print every finding; exit 1 when one is a failure."""
+    from course_utils.doctor import FAIL, diagnose, quiet_known_noise
 
     quiet_known_noise()
-    checks = run_checks()
-    for check in checks:
-        print(check)
-    failures = sum(check.status == FAIL for check in checks)
-    print(f"\n{len(checks)} checks, {failures} failed")
+    findings = diagnose()
+    for finding in findings:
+        print(finding)
+    failures = sum(finding.status == FAIL for finding in findings)
+    print(f"\n{len(findings)} findings, {failures} failed")
     return 1 if failures else 0
 
 
