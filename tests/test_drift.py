@@ -116,14 +116,14 @@ def test_environment_checks_are_due_to_fail_only_off_the_pins_or_ranges() -> Non
 
 
 def test_every_environment_check_names_a_test_that_exists() -> None:
-    for test, condition in drift.ENVIRONMENT_CHECKS.items():
+    for test, condition in drift.ENVIRONMENT_TESTS.items():
         path, name = test.split("::")
-        assert f"def {name}(" in (ROOT / path).read_text(), f"{test} is gone: update ENVIRONMENT_CHECKS"
+        assert f"def {name}(" in (ROOT / path).read_text(), f"{test} is gone: update ENVIRONMENT_TESTS"
         assert condition in ("pins", "ranges") or condition.startswith("pin:")
 
 
 def test_a_run_with_only_due_failures_passes_and_says_so() -> None:
-    pins_test = next(iter(drift.ENVIRONMENT_CHECKS))
+    pins_test = next(iter(drift.ENVIRONMENT_TESTS))
     result = drift.RunResult(tests={"failed": 1, "passed": 40}, failed_tests=[pins_test], expected=[pins_test],
                              lessons=[drift.LessonResult("01_intro", "ok", 1.0)])
     assert result.passed and drift.failure_summary(result) == ""

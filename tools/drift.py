@@ -10,7 +10,7 @@ with some pins replaced, installs the course there with `pip install --no-deps -
 course in it, and prints one markdown table: package, pinned, tested version, result. The table is also written to
 runs/<tier>/drift.md. Every replaced package is upgraded (or downgraded) at once, so a failure belongs to the set of
 rows marked "newer" (or "older"), not to one of them. The tests that assert the environment holds the declared
-versions (ENVIRONMENT_CHECKS) still run; their failure off the pins or ranges is reported apart and not counted.
+versions (ENVIRONMENT_TESTS) still run; their failure off the pins or ranges is reported apart and not counted.
 A tested version outside pyproject.toml's declared range says so in its row. Exit status: 0 when the unit tests (those
 checks aside) and every lesson passed.
 
@@ -55,7 +55,7 @@ UNIT_TESTS = "not notebooks and not real and not cpu and not gpu_path and not ex
 # "pins" while any package is off its requirements.txt pin, "pin:NAME" while NAME is, "ranges" while one of
 # [project] dependencies (what requirements-hosted.txt installs) lies outside its declared range. A test renamed or
 # failing outside its condition counts as a real failure.
-ENVIRONMENT_CHECKS = {
+ENVIRONMENT_TESTS = {
     "tests/test_doctor.py::test_the_installed_environment_matches_the_pins": "pins",
     "tests/test_hosted.py::test_the_hosted_requirements_install_nothing_torch_related_where_torch_is_installed":
         "ranges",
@@ -106,7 +106,7 @@ class RunResult:
     lessons: list[LessonResult] = field(default_factory=list)
     course_ran: bool = True
     seconds: dict[str, float] = field(default_factory=dict)
-    expected: list[str] = field(default_factory=list)  # failed environment checks that were due to fail
+    expected: list[str] = field(default_factory=list)  # failed environment tests that were due to fail
     course_code: int | None = None  # `course run`'s exit status; None when it was skipped
 
     @property
@@ -151,7 +151,7 @@ def outside(version: str, spec: str | None) -> bool:
 
 
 def expected_failures(failed: Sequence[str], off_pin: set[str], off_range: bool) -> list[str]:
-    """The failed tests that are environment checks due to fail here (see ENVIRONMENT_CHECKS); `off_pin` names the
+    """The failed tests that are environment tests due to fail here (see ENVIRONMENT_TESTS); `off_pin` names the
     packages that are not at their pin."""
 
     def due(condition: str) -> bool:
@@ -161,8 +161,8 @@ def expected_failures(failed: Sequence[str], off_pin: set[str], off_range: bool)
             return condition.removeprefix("pin:") in off_pin
         return condition == "ranges" and off_range
 
-    return [test for test in failed if test.split("[")[0] in ENVIRONMENT_CHECKS
-            and due(ENVIRONMENT_CHECKS[test.split("[")[0]])]
+    return [test for test in failed if test.split("[")[0] in ENVIRONMENT_TESTS
+            and due(ENVIRONMENT_TESTS[test.split("[")[0]])]
 
 
 def parse_index_versions(output: str) -> str:
