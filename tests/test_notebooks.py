@@ -538,16 +538,11 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     # Throughput bars, FSDP bytes per rank, the fp16 histogram, the curves read back from TensorBoard.
     assert images_in(executed) >= 4
 
-CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
-    "01_intro": check_01_intro,
-    "02_full_vs_peft": check_02_full_vs_peft,
-    "03_lora": check_03_lora,
-    "04_qlora": check_04_qlora,
-    "05_export": check_05_export,
-    "06_eval": check_06_eval,
-    "07_troubleshooting": check_07_troubleshooting,
-    "08_scale_out": check_08_scale_out,
-}
+# One claims function per lesson of the table (course_utils/lessons.py), named check_<stem>: a lesson added to the
+# table without one fails here, at import, naming the function to write.
+_missing = [f"check_{stem}" for stem in lessons.STEMS if f"check_{stem}" not in globals()]
+assert not _missing, f"tests/test_notebooks.py: write {', '.join(_missing)}: assert the numbers the lesson claims"
+CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {stem: globals()[f"check_{stem}"] for stem in lessons.STEMS}
 
 
 def run_lesson(stem: str, profile: str, out: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
