@@ -22,6 +22,7 @@ from course_utils.config import resolve_course_path
 TONE_FIELDS = ("phrase", "tone")
 QA_FIELDS = ("input", "output")
 EXTRACT_FIELDS = ("message", "record")
+PREFERENCE_FIELDS = ("phrase", "chosen", "rejected")
 
 
 class DataError(ValueError):
@@ -138,6 +139,20 @@ def load_qa(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
     return rows[:limit] if limit else rows
 
 
+def load_preference(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
+    """Preference rows ({"phrase", "chosen", "rejected"}, and "tone" and "failure" when given), the first `limit`.
+
+    A pair whose two answers are the same teaches nothing and is refused with its line.
+    """
+    rows = []
+    for number, row in _numbered_records(path, PREFERENCE_FIELDS):
+        if label_key(row["chosen"]) == label_key(row["rejected"]):
+            raise DataError(f'{path}:{number}: "chosen" and "rejected" are the same answer ({row["chosen"]!r}); '
+                            "a preference pair needs an answer wanted and a different one not wanted")
+        rows.append(row)
+    return rows[:limit] if limit else rows
+
+
 def load_extract(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
     """Extraction rows ({"message": text, "record": a JSON object}), optionally only the first `limit`.
 
@@ -247,6 +262,22 @@ def tone_dataset(rows: Sequence[dict[str, str]], labels: Sequence[str]) -> Any:
     from datasets import Dataset
 
     return Dataset.from_list([tone_messages(row, labels) for row in rows])
+
+
+def preference_messages(row: dict[str, str], labels: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """A preference row in trl's conversational preference format: the tone prompt, the chosen and rejected answers."""
+    return {
+        "prompt": [{"role": "user", "content": tone_instruction(row["phrase"], labels)}],
+        "chosen": [{"role": "assistant", "content": row["chosen"]}],
+        "rejected": [{"role": "assistant", "content": row["rejected"]}],
+    }
+
+
+def preference_dataset(rows: Sequence[dict[str, str]], labels: Sequence[str]) -> Any:
+    """A datasets.Dataset of preference pairs, ready for trl's DPOTrainer and ORPOTrainer."""
+    from datasets import Dataset
+
+    return Dataset.from_list([preference_messages(row, labels) for row in rows])
 
 
 def qa_dataset(rows: Sequence[dict[str, str]]) -> Any:

@@ -1,4 +1,4 @@
-"""Make the course's shipped datasets (data/tone/*.jsonl, data/qa/*.jsonl and data/extract/*.jsonl).
+"""Make the course's shipped datasets (data/tone, data/qa, data/extract and data/preference, each as *.jsonl).
 
 Run from the repository root: ``python data/make_data.py``. The output is
 deterministic (fixed seed), so rerunning it reproduces the committed files
@@ -357,13 +357,59 @@ def make_extract() -> dict[str, list[dict]]:
     return splits
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# preference: a tone question, the answer wanted (the label) and an answer not wanted (lesson 09, DPO and ORPO)
+# ---------------------------------------------------------------------------------------------------------------------
+PREFERENCE_SEED = SEED + 3  # its own generator: adding this set left every other file byte for byte the same
+PREFERENCE_SIZES = {"train": 100, "test": 25}  # pairs per tone, from the tone set's train and test phrases
+# The rejected answers are the failures an instruct model shows on this task before it is tuned to the format (what
+# SmolLM2-135M-Instruct answered zero-shot in lesson 01): a sentence around the label, a hedge between two labels, the
+# phrase said back; and the other failure, a wrong label in the right format.
+PREFERENCE_SENTENCES = [
+    "The tone of this phrase is {tone}.",
+    "The tone of this phrase is one of {tone}.",
+    "This phrase expresses {tone}.",
+    "I would say the tone is {tone}.",
+    "The speaker feels {tone}.",
+    "Tone: {tone}",
+]
+PREFERENCE_FAILURES = ("sentence", "hedge", "echo", "wrong label")
+
+
+def preference_rows(rng: random.Random, tone_rows: list[dict], per_tone: int) -> list[dict]:
+    """`per_tone` pairs for each tone: the first phrases of that tone, the failure kinds in turn."""
+    tones = sorted({row["tone"] for row in tone_rows})
+    rows = []
+    for tone in tones:
+        for index, row in enumerate([r for r in tone_rows if r["tone"] == tone][:per_tone]):
+            failure = PREFERENCE_FAILURES[index % len(PREFERENCE_FAILURES)]
+            other = rng.choice([t for t in tones if t != tone])
+            rejected = {
+                "sentence": rng.choice(PREFERENCE_SENTENCES).format(tone=tone),
+                "hedge": f"It could be {tone} or {other}.",
+                "echo": row["phrase"],
+                "wrong label": other,
+            }[failure]
+            rows.append({"phrase": row["phrase"], "tone": tone, "chosen": tone, "rejected": rejected,
+                         "failure": failure})
+    rng.shuffle(rows)
+    return rows
+
+
+def make_preference(tone_train: list[dict], tone_test: list[dict]) -> dict[str, list[dict]]:
+    """Train pairs from the tone train phrases, test pairs from the tone test phrases: no phrase is in both."""
+    rng = random.Random(PREFERENCE_SEED)
+    return {"train": preference_rows(rng, tone_train, PREFERENCE_SIZES["train"]),
+            "test": preference_rows(rng, tone_test, PREFERENCE_SIZES["test"])}
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
 
 def main(out_dir: Path | None = None) -> None:
-    """Write all seven files under `out_dir` (default: the folder of this script)."""
+    """Write all nine files under `out_dir` (default: the folder of this script)."""
     here = out_dir or Path(__file__).resolve().parent
     rng = random.Random(SEED)
     tone_train, tone_test = make_tone(rng)
@@ -375,8 +421,12 @@ def main(out_dir: Path | None = None) -> None:
     extract = make_extract()
     for split, rows in extract.items():
         write_jsonl(here / "extract" / f"{split}.jsonl", rows)
+    preference = make_preference(tone_train, tone_test)
+    for split, rows in preference.items():
+        write_jsonl(here / "preference" / f"{split}.jsonl", rows)
     print(f"tone: {len(tone_train)} train, {len(tone_test)} test; qa: {len(qa_train)} train, {len(qa_test)} test; "
-          f"extract: {', '.join(f'{len(rows)} {split}' for split, rows in extract.items())}")
+          f"extract: {', '.join(f'{len(rows)} {split}' for split, rows in extract.items())}; "
+          f"preference: {', '.join(f'{len(rows)} {split}' for split, rows in preference.items())}")
 
 
 if __name__ == "__main__":

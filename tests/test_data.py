@@ -42,13 +42,40 @@ def test_qa_rows_have_input_and_output_and_disjoint_splits() -> None:
     assert not {r["input"] for r in train} & {r["input"] for r in test}
 
 
+def test_preference_pairs_come_from_the_tone_splits_and_never_share_a_phrase() -> None:
+    tone = {split: {r["phrase"]: r["tone"] for r in data.load_tone(f"data/tone/{split}.jsonl")} for split in ("train", "test")}
+    pairs = {split: data.load_preference(f"data/preference/{split}.jsonl") for split in ("train", "test")}
+    assert len(pairs["train"]) >= 400 and len(pairs["test"]) >= 100
+    for split, rows in pairs.items():
+        assert all(tone[split][row["phrase"]] == row["tone"] == row["chosen"] for row in rows), split
+        assert all(data.label_key(row["chosen"]) != data.label_key(row["rejected"]) for row in rows)
+        kinds = {row["failure"] for row in rows}
+        assert kinds == {"sentence", "hedge", "echo", "wrong label"}, kinds
+        for row in rows:  # each kind of failure is what its name says
+            if row["failure"] == "wrong label":
+                assert row["rejected"] in SHIPPED_LABELS
+            elif row["failure"] == "echo":
+                assert row["rejected"] == row["phrase"]
+            else:
+                assert row["tone"] in row["rejected"] and row["rejected"] not in SHIPPED_LABELS
+    assert not {r["phrase"] for r in pairs["train"]} & {r["phrase"] for r in pairs["test"]}
+
+
+def test_a_preference_pair_with_the_same_answer_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"phrase": "a", "chosen": "joy", "rejected": "fear"}\n{"phrase": "b", "chosen": "joy", '
+                    '"rejected": " Joy"}\n', encoding="utf-8")
+    with pytest.raises(data.DataError, match=r"pairs.jsonl:2: .chosen. and .rejected. are the same answer"):
+        data.load_preference(path)
+
+
 def test_make_data_reproduces_the_shipped_files(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("make_data", ROOT / "data" / "make_data.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(tmp_path)
     for name in ("tone/train.jsonl", "tone/test.jsonl", "qa/train.jsonl", "qa/test.jsonl", "extract/train.jsonl",
-                 "extract/validation.jsonl", "extract/test.jsonl"):
+                 "extract/validation.jsonl", "extract/test.jsonl", "preference/train.jsonl", "preference/test.jsonl"):
         assert (tmp_path / name).read_bytes() == (ROOT / "data" / name).read_bytes(), name
 
 
