@@ -32,6 +32,8 @@ GIVEAWAYS: dict[str, tuple[str, ...]] = {
     "6.3": ("_smallest_within_interval", "variant_choice"),
     "7.1": ("divergence",),
     "8.2": ("GradScaler", "_amp_update_scale_", "_amp_foreach_non_finite_check_and_unscale_", "loss_scaler"),
+    "9.1": ("compute_loss", "_compute_loss", "DPOTrainer", "dpo_loss"),
+    "9.2": ("load_preference", "preference_rows", "make_preference"),
 }
 
 
@@ -718,3 +720,75 @@ def loss_scaler(step: Callable[[Any, float], tuple[Any, float]], gradients: Any,
                                        "anything not finite, not only for inf.")
     skipped = f"skips and halves from {2.0**16:,.0f} down, and " if fits < 2.0**16 else ""
     return report(exercise, True, f"it {skipped}lets the step through at {fits:,.0f}, as torch.amp.GradScaler does.")
+
+
+# 09 · preference tuning --------------------------------------------------------------------------------------------
+
+
+def dpo_loss(pair_loss: Callable[..., float], pairs: Sequence[tuple[float, float, float, float]], beta: float,
+             trl_loss: float, exercise: str = "9.1") -> bool:
+    """`pair_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta)` for each pair, averaged
+    over `pairs` (summed log-probabilities of each answer, from section 5), must give trl's loss of that batch."""
+    import math
+
+    values = []
+    for pair in pairs:
+        ok, value = attempt(exercise, pair_loss, *pair, beta)
+        if not ok:
+            return False
+        value = float(value)  # a 0-d tensor or a float
+        if not math.isfinite(value):
+            return report(exercise, False, f"the loss came out {value}: use log(sigmoid(x)) in a form that cannot "
+                                           "overflow, such as torch.nn.functional.logsigmoid or -log1p(exp(-x))")
+        values.append(value)
+    mean = sum(values) / len(values)
+    if abs(mean - trl_loss) > 1e-5:
+        tied = sum(abs(v - math.log(2)) < 1e-6 for v in values)
+        hint = (" Every pair came out at ln 2: the margin is zero, so check that the reference terms are subtracted "
+                "from the policy's, not the policy's from themselves." if tied == len(values) else
+                " The margin is beta x ((policy chosen - reference chosen) - (policy rejected - reference rejected)); "
+                "the loss is -log sigmoid(margin).")
+        return report(exercise, False, f"the mean over the batch is {mean:.6f}, trl's is {trl_loss:.6f}.{hint}")
+    return report(exercise, True, f"the mean over the {len(values)} pairs is trl's loss, {trl_loss:.6f}, to 1e-5.")
+
+
+def _pairs_from_mistakes(rows: Sequence[dict[str, str]], answers: Sequence[str], labels: Sequence[str]) -> list[dict]:
+    """The reference for exercise 9.2: a pair for each answer that does not start with the row's label."""
+    from course_utils.evaluate import parse_label
+
+    return [{"phrase": row["phrase"], "chosen": row["tone"], "rejected": answer}
+            for row, answer in zip(rows, answers) if parse_label(answer, labels) != row["tone"] and answer.strip()]
+
+
+def preference_pairs(make_pairs: Callable[..., list], rows: Sequence[dict[str, str]], answers: Sequence[str],
+                     labels: Sequence[str], exercise: str = "9.2") -> bool:
+    """`make_pairs(rows, answers, labels)` must turn a model's wrong answers into preference pairs."""
+    ok, value = attempt(exercise, make_pairs, list(rows), list(answers), list(labels))
+    if not ok:
+        return False
+    expected = _pairs_from_mistakes(rows, answers, labels)
+    if not isinstance(value, list) or not all(isinstance(pair, dict) for pair in value):
+        return report(exercise, False, f"return a list of dicts, one per pair (got {type(value).__name__})")
+    keys = {"phrase", "chosen", "rejected"}
+    if any(not keys <= set(pair) for pair in value):
+        return report(exercise, False, 'each pair needs "phrase", "chosen" and "rejected"')
+    got = [{key: pair[key] for key in keys} for pair in value]
+    if got == expected:
+        return report(exercise, True, f"{len(expected)} of the {len(rows)} answers were wrong and became pairs.")
+    right = [row["phrase"] for row, answer in zip(rows, answers) if _label_of(answer, labels) == row["tone"]]
+    if any(pair["phrase"] in right for pair in got):
+        return report(exercise, False, "a pair was made from an answer that was right: keep only the answers whose "
+                                       "label (evaluate.parse_label) is not the row's tone")
+    if any(pair["chosen"] == pair["rejected"] for pair in got):
+        return report(exercise, False, "a pair's chosen and rejected answers are the same")
+    if any(not pair["rejected"].strip() for pair in got):
+        return report(exercise, False, "an empty answer teaches nothing as the rejected one: leave it out")
+    return report(exercise, False, f"{len(got)} pairs, where {len(expected)} were expected: one for every wrong, "
+                                   "non-empty answer, in the rows' order, with the row's tone as the chosen answer")
+
+
+def _label_of(answer: Any, labels: Sequence[str]) -> str | None:
+    """evaluate.parse_label for a string, None for anything else (a check must not fail on the learner's types)."""
+    from course_utils.evaluate import parse_label
+
+    return parse_label(answer, labels) if isinstance(answer, str) else None

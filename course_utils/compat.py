@@ -123,6 +123,33 @@ def _verify_cache_argument() -> None:
                                                            "past_key_values"
 
 
+# --- trl: DPO's reference, when the model is a PeftModel and no ref_model is given -----------------------------------
+DPO_REFERENCE_ADAPTER = "ref"
+
+
+@contextmanager
+def reference_adapter(model: Any) -> Iterator[Any]:
+    """Run `model` (a PeftModel that trl's DPOTrainer trained) as DPO's reference inside the block.
+
+    Given a PeftModel and no `ref_model`, trl 1.16's DPOTrainer copies the adapter it starts from into a second, frozen
+    adapter named "ref", and computes the reference log-probabilities with that adapter active (trl.trainer.utils.
+    use_adapter). The block does the same; afterwards the trained adapter is active again.
+    """
+    from trl.trainer.utils import use_adapter
+
+    with use_adapter(model, adapter_name=DPO_REFERENCE_ADAPTER):
+        yield model
+
+
+def _verify_reference_adapter() -> None:
+    from trl import DPOTrainer
+    from trl.trainer.utils import use_adapter  # noqa: F401  (the context manager reference_adapter enters)
+
+    source = inspect.getsource(DPOTrainer)
+    assert f'"{DPO_REFERENCE_ADAPTER}"' in source and "add_adapter" in source, \
+        f'DPOTrainer no longer keeps its reference as a "{DPO_REFERENCE_ADAPTER}" adapter'
+
+
 RELIANCES = (
     Reliance("the profiler's allocation events (profiler.profiler.kineto_results)", "torch", "2.13.0",
              "memory.TensorMemory: lessons 02, 04, 07 and 08's measured tensor memory", _verify_profiler_events),
@@ -134,6 +161,8 @@ RELIANCES = (
              "distributed.read_accelerate_config: lesson 08", _verify_accelerate_loader),
     Reliance("a model call's KV-cache keyword (past_key_values; cache from 5.24)", "transformers", "5.23.0 and 5.24.0",
              "evaluate: shared-prefix generation and ranked scoring (lessons 01-07)", _verify_cache_argument),
+    Reliance('DPOTrainer keeps a PeftModel\'s starting adapter as its reference, adapter "ref" (use_adapter)', "trl",
+             "1.16.0", "compat.reference_adapter: lesson 09's DPO loss by hand", _verify_reference_adapter),
 )
 
 

@@ -84,6 +84,9 @@ class Params:
     tone_test: str = "data/tone/test.jsonl"
     qa_train: str = "data/qa/train.jsonl"
     qa_test: str = "data/qa/test.jsonl"
+    preference_train: str = "data/preference/train.jsonl"
+    preference_test: str = "data/preference/test.jsonl"
+    dpo_beta: float = 0.1
     num_processes: int = 1
     gradient_accumulation_steps: int = 1
     accelerate_config: str | None = None
@@ -203,6 +206,9 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "tone_test": _validate_file,
     "qa_train": _validate_file,
     "qa_test": _validate_file,
+    "preference_train": _validate_file,
+    "preference_test": _validate_file,
+    "dpo_beta": _validate_positive_float,
     "num_processes": _validate_num_processes,
     "gradient_accumulation_steps": _validate_positive_int,
     "accelerate_config": _validate_accelerate_config,

@@ -259,6 +259,25 @@ def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_
     return {"exact_match": sum(exact) / len(rows), "similarity": sum(similarity) / len(rows), "answers": answers}
 
 
+def answer_report(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str],
+                  plain_texts: Sequence[str] = (), seed: int = 0) -> dict[str, Any]:
+    """What preference tuning changes, for one model (lesson 09): the share of answers in the exact format, strict
+    accuracy with its bootstrap interval, lenient accuracy, the mean answer length in tokens, and the perplexity
+    of `plain_texts` (how far the model drifted on text it was not tuned on; None without texts)."""
+    scored = tone_accuracy(model, tokenizer, rows, labels)
+    correct = [prediction == row["tone"] for prediction, row in zip(scored["predictions"], rows)]
+    lengths = [len(tokenizer(answer, add_special_tokens=False)["input_ids"]) for answer in scored["answers"]]
+    return {
+        "format_share": 1 - scored["invalid_rate"],
+        "accuracy": scored["accuracy"],
+        "accuracy_ci": list(bootstrap_ci(correct, seed=seed)),
+        "lenient_accuracy": scored["lenient_accuracy"],
+        "answer_tokens": sum(lengths) / len(lengths),
+        "perplexity": perplexity(model, tokenizer, plain_texts) if plain_texts else None,
+        "answers": scored["answers"],
+    }
+
+
 # --- One harness for every model variant (lesson 06) -------------------------------------------------------------
 
 
