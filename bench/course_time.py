@@ -1,4 +1,4 @@
-"""Seconds per lesson and in total for the whole course at a profile (target: all seven in 5 minutes on 2 cores).
+"""Seconds per lesson and in total for the whole course at a profile (target: every lesson together in 5 minutes on 2 cores).
 
     python bench/course_time.py [--profile ci]
 """

@@ -35,6 +35,8 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("06_eval", "Evaluation: one harness for every variant"),
     Lesson("07_troubleshooting", "Troubleshooting: reproduce, diagnose, fix, measure"),
     Lesson("08_scale_out", "Scale out: gradient accumulation, data parallel and sharded training"),
+    Lesson("09_preference", "Preference tuning: DPO and ORPO, measured on the format they teach",
+           sweep_metrics=("dpo.format_share", "dpo.accuracy", "orpo.format_share"), search_metric="dpo.accuracy"),
 )
 STEMS: tuple[str, ...] = tuple(lesson.stem for lesson in LESSONS)
 

@@ -538,6 +538,66 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     # Throughput bars, FSDP bytes per rank, the fp16 histogram, the curves read back from TensorBoard.
     assert images_in(executed) >= 4
 
+def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
+    reports = metrics["reports"]
+    assert list(reports) == ["base", "SFT (lesson 03)", "SFT + DPO", "SFT + DPO + SFT term", "base + DPO", "base + ORPO"]
+    sft, dpo, with_sft = reports["SFT (lesson 03)"], reports["SFT + DPO"], reports["SFT + DPO + SFT term"]
+    # Section 5 / exercise 9.1: the DPO loss by hand is trl's, to 1e-5 (measured: equal to the last printed digit).
+    assert metrics["by_hand_loss_diff"] < 1e-5
+    # Section 4: the margin starts at 0 (policy = reference) and grows.
+    assert abs(metrics["dpo_margin_first"]) < 1e-6 and metrics["dpo_margin_last"] > 0.1
+    for report in reports.values():
+        low, high = report["accuracy_ci"]
+        assert 0 <= report["format_share"] <= 1 and low <= report["accuracy"] <= high
+        assert report["perplexity"] > 1 and report["answer_tokens"] > 0
+    # Section 9: the DPO adapter is saved without trl's "ref" copy, with lesson 03's rank and layers.
+    assert metrics["exported_same_shape"] and "adapter_model.safetensors" in metrics["exported_adapter_files"]
+    assert not any(name.startswith("ref") for name in metrics["exported_adapter_files"])
+    # Exercise 9.2: the SFT model's wrong answers on 200 training phrases became pairs.
+    assert 0 < metrics["own_pairs"] < 200
+    assert images_in(executed) >= 2  # the reward curves and the format / accuracy bars
+    real = metrics["params"]["model_id"] != config.COURSE_TINY
+    if not real:
+        # Section 7 on course-tiny: "the margin rose from 0 to 4.8, yet the format share fell from 89.5 % to 70 % and
+        # accuracy from 59.5 % to 52.5 %"; "the chosen answers became less likely too (-14.4 to -17.1), the rejected
+        # ones fell much further (-89.9 to -175.7)"; "perplexity rose a hundredfold"; "with the SFT term: 87 % in the
+        # format and 61.5 % accuracy". Greedy and seeded, so these repeat; allow 3 points for another machine's rounding.
+        assert metrics["dpo_margin_last"] == pytest.approx(4.8, abs=0.3)
+        assert (sft["format_share"], sft["accuracy"]) == pytest.approx((0.895, 0.595), abs=0.03)
+        assert (dpo["format_share"], dpo["accuracy"]) == pytest.approx((0.70, 0.525), abs=0.03)
+        assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((0.87, 0.615), abs=0.03)
+        assert dpo["format_share"] < sft["format_share"] - 0.1 and dpo["accuracy"] < sft["accuracy"]
+        assert metrics["dpo_logps_chosen_change"] < 0 and metrics["dpo_logps_rejected_change"] < 10 * metrics["dpo_logps_chosen_change"]
+        assert dpo["perplexity"] > 80 * sft["perplexity"]
+        # "Over three seeds ... 52.5 %, 54.5 % and 37.5 %, and with the SFT term 61.5 %, 59 % and 60.5 %: ahead at every seed."
+        by_seed = metrics["accuracy_by_seed"]
+        assert len(by_seed) == 3
+        assert all(runs["SFT + DPO + SFT term"] > runs["SFT + DPO"] for runs in by_seed.values())
+        assert [by_seed[seed]["SFT + DPO"] for seed in ("0", "1", "2")] == pytest.approx([0.525, 0.545, 0.375], abs=0.03)
+        assert [by_seed[seed]["SFT + DPO + SFT term"] for seed in ("0", "1", "2")] == pytest.approx([0.615, 0.59, 0.605], abs=0.03)
+        # "From the base model, DPO raised its margin to 2.7 without a single answer in the format"; "ORPO had not
+        # learned the format in 30 steps either".
+        assert reports["base + DPO"]["reward_margin"] == pytest.approx(2.7, abs=0.3)
+        assert reports["base + DPO"]["format_share"] == 0 and reports["base + ORPO"]["format_share"] < 0.1
+    else:
+        # Section 7 on SmolLM2 (cpu, one seed): SFT 99.5 % in the format, 68 % accurate; DPO alone 100 % and 63 %
+        # (56-70 %), margin 0.85, chosen -0.89 -> -1.09, rejected -20.7 -> -35.2; with the SFT term 74 % (68-80 %); base
+        # + DPO margin 0.37, format 0 %; base + ORPO 98.5 % in the format, 49 %, perplexity 206 -> 173; the DPO runs'
+        # perplexity within 1 % of SFT's 204. Greedy and seeded; allow 3 points (0.1 for margins) for rounding.
+        assert (sft["format_share"], sft["accuracy"]) == pytest.approx((0.995, 0.68), abs=0.03)
+        assert (dpo["format_share"], dpo["accuracy"]) == pytest.approx((1.0, 0.63), abs=0.03)
+        assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((1.0, 0.74), abs=0.03)
+        assert with_sft["accuracy"] > sft["accuracy"] > dpo["accuracy"]
+        assert metrics["dpo_margin_last"] == pytest.approx(0.85, abs=0.1)
+        assert -0.5 < metrics["dpo_logps_chosen_change"] < 0 and metrics["dpo_logps_rejected_change"] < -10
+        orpo, base_dpo = reports["base + ORPO"], reports["base + DPO"]
+        assert base_dpo["format_share"] == 0 and base_dpo["reward_margin"] == pytest.approx(0.37, abs=0.1)
+        assert orpo["format_share"] >= 0.95 and orpo["accuracy"] == pytest.approx(0.49, abs=0.03)
+        assert orpo["perplexity"] < reports["base"]["perplexity"]
+        for tuned in (dpo, with_sft):
+            assert tuned["perplexity"] == pytest.approx(sft["perplexity"], rel=0.01)
+
+
 # One claims function per lesson of the table (course_utils/lessons.py), named check_<stem>: a lesson added to the
 # table without one fails here, at import, naming the function to write.
 _missing = [f"check_{stem}" for stem in lessons.STEMS if f"check_{stem}" not in globals()]
