@@ -33,7 +33,7 @@ GIVEAWAYS: dict[str, tuple[str, ...]] = {
     "7.1": ("divergence",),
     "8.2": ("GradScaler", "_amp_update_scale_", "_amp_foreach_non_finite_check_and_unscale_", "loss_scaler"),
     "9.1": ("compute_loss", "_compute_loss", "DPOTrainer", "dpo_loss"),
-    "9.2": ("load_preference", "preference_rows", "make_preference"),
+    "9.2": ("_pairs_from_mistakes", "load_preference", "preference_rows", "make_preference"),
 }
 
 
@@ -729,8 +729,6 @@ def dpo_loss(pair_loss: Callable[..., float], pairs: Sequence[tuple[float, float
              trl_loss: float, exercise: str = "9.1") -> bool:
     """`pair_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta)` for each pair, averaged
     over `pairs` (summed log-probabilities of each answer, from section 5), must give trl's loss of that batch."""
-    import math
-
     values = []
     for pair in pairs:
         ok, value = attempt(exercise, pair_loss, *pair, beta)
@@ -775,20 +773,14 @@ def preference_pairs(make_pairs: Callable[..., list], rows: Sequence[dict[str, s
     got = [{key: pair[key] for key in keys} for pair in value]
     if got == expected:
         return report(exercise, True, f"{len(expected)} of the {len(rows)} answers were wrong and became pairs.")
-    right = [row["phrase"] for row, answer in zip(rows, answers) if _label_of(answer, labels) == row["tone"]]
-    if any(pair["phrase"] in right for pair in got):
+    wrong = {pair["phrase"] for pair in expected}
+    if any(pair["phrase"] not in wrong and str(pair["rejected"]).strip() for pair in got):
         return report(exercise, False, "a pair was made from an answer that was right: keep only the answers whose "
                                        "label (evaluate.parse_label) is not the row's tone")
     if any(pair["chosen"] == pair["rejected"] for pair in got):
         return report(exercise, False, "a pair's chosen and rejected answers are the same")
-    if any(not pair["rejected"].strip() for pair in got):
+    if any(not str(pair["rejected"]).strip() for pair in got):
         return report(exercise, False, "an empty answer teaches nothing as the rejected one: leave it out")
     return report(exercise, False, f"{len(got)} pairs, where {len(expected)} were expected: one for every wrong, "
                                    "non-empty answer, in the rows' order, with the row's tone as the chosen answer")
 
-
-def _label_of(answer: Any, labels: Sequence[str]) -> str | None:
-    """evaluate.parse_label for a string, None for anything else (a check must not fail on the learner's types)."""
-    from course_utils.evaluate import parse_label
-
-    return parse_label(answer, labels) if isinstance(answer, str) else None

@@ -261,7 +261,7 @@ def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_
 
 def answer_report(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str],
                   plain_texts: Sequence[str] = (), seed: int = 0) -> dict[str, Any]:
-    """What preference tuning changes, for one model (lesson 09): the share of answers in the exact format, strict
+    """What preference tuning changes, for one model (lesson 09): the share of answers that start with a label, strict
     accuracy with its bootstrap interval, lenient accuracy, the mean answer length in tokens, and the perplexity
     of `plain_texts` (how far the model drifted on text it was not tuned on; None without texts)."""
     scored = tone_accuracy(model, tokenizer, rows, labels)

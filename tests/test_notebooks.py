@@ -568,6 +568,8 @@ def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
         assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((0.87, 0.615), abs=0.03)
         assert dpo["format_share"] < sft["format_share"] - 0.1 and dpo["accuracy"] < sft["accuracy"]
         assert metrics["dpo_logps_chosen_change"] < 0 and metrics["dpo_logps_rejected_change"] < 10 * metrics["dpo_logps_chosen_change"]
+        assert metrics["dpo_logps_chosen_change"] == pytest.approx(-17.1 + 14.4, abs=0.3)
+        assert metrics["dpo_logps_rejected_change"] == pytest.approx(-175.7 + 89.9, abs=3)
         assert dpo["perplexity"] > 80 * sft["perplexity"]
         # "Over three seeds ... 52.5 %, 54.5 % and 37.5 %, and with the SFT term 61.5 %, 59 % and 60.5 %: ahead at every seed."
         by_seed = metrics["accuracy_by_seed"]
@@ -589,10 +591,14 @@ def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
         assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((1.0, 0.74), abs=0.03)
         assert with_sft["accuracy"] > sft["accuracy"] > dpo["accuracy"]
         assert metrics["dpo_margin_last"] == pytest.approx(0.85, abs=0.1)
-        assert -0.5 < metrics["dpo_logps_chosen_change"] < 0 and metrics["dpo_logps_rejected_change"] < -10
+        assert metrics["dpo_logps_chosen_change"] == pytest.approx(-1.09 + 0.89, abs=0.05)
+        assert metrics["dpo_logps_rejected_change"] == pytest.approx(-35.2 + 20.7, abs=1)
+        # "(interval 56-70 %)", "(68-80 %)": the intervals the table prints.
+        assert dpo["accuracy_ci"] == pytest.approx([0.56, 0.70], abs=0.03)
+        assert with_sft["accuracy_ci"] == pytest.approx([0.68, 0.80], abs=0.03)
         orpo, base_dpo = reports["base + ORPO"], reports["base + DPO"]
         assert base_dpo["format_share"] == 0 and base_dpo["reward_margin"] == pytest.approx(0.37, abs=0.1)
-        assert orpo["format_share"] >= 0.95 and orpo["accuracy"] == pytest.approx(0.49, abs=0.03)
+        assert (orpo["format_share"], orpo["accuracy"]) == pytest.approx((0.985, 0.49), abs=0.03)
         assert orpo["perplexity"] < reports["base"]["perplexity"]
         for tuned in (dpo, with_sft):
             assert tuned["perplexity"] == pytest.approx(sft["perplexity"], rel=0.01)
