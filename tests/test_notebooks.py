@@ -558,6 +558,14 @@ def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
     # Section 9: the DPO adapter is saved without trl's "ref" copy, with lesson 03's rank and layers.
     assert metrics["exported_same_shape"] and "adapter_model.safetensors" in metrics["exported_adapter_files"]
     assert not any(name.startswith("ref") for name in metrics["exported_adapter_files"])
+    # Section 4: the held-out pairs by failure kind (28 sentences, 24 of each other kind), the policy after DPO from SFT.
+    held_out = metrics["held_out"]
+    assert {kind: row["pairs"] for kind, row in held_out.items()} == {"echo": 24, "hedge": 24, "sentence": 28,
+                                                                      "wrong label": 24}
+    format_kinds = ("echo", "hedge", "sentence")
+    # "ranked every held-out echo, hedge and sentence right" (both models)
+    assert all(held_out[kind]["ranked_right"] == 1.0 for kind in format_kinds)
+    margins = [held_out[kind]["margin"] for kind in format_kinds]
     # Exercise 9.2: the SFT model's wrong answers on 200 training phrases became pairs.
     assert 0 < metrics["own_pairs"] < 200
     assert images_in(executed) >= 2  # the reward curves and the format / accuracy bars
@@ -585,6 +593,10 @@ def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
         # learned the format in 30 steps either".
         assert reports["base + DPO"]["reward_margin"] == pytest.approx(2.7, abs=0.3)
         assert reports["base + DPO"]["format_share"] == 0 and reports["base + ORPO"]["format_share"] < 0.1
+        # Section 4: "mean margins 4.7 to 6.7 ... 79 % of the wrong labels, with a margin of 0.42".
+        assert (min(margins), max(margins)) == pytest.approx((4.7, 6.7), abs=0.1)
+        assert held_out["wrong label"]["ranked_right"] == pytest.approx(19 / 24)
+        assert held_out["wrong label"]["margin"] == pytest.approx(0.42, abs=0.05)
     else:
         # Section 7 on SmolLM2 (cpu, one seed, 30 steps of 4 pairs): SFT 99.5 % in the format, 68 % accurate; DPO alone
         # 100 % and 64 % (57.5-70.5 %), margin 0.73, chosen -0.48 -> -0.72, rejected -15.8 -> -36.2; with the SFT term
@@ -607,6 +619,9 @@ def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
         for tuned in (dpo, with_sft):
             assert tuned["perplexity"] == pytest.approx(sft["perplexity"], rel=0.01)
         assert sft["perplexity"] == pytest.approx(204, abs=2)
+        # Section 4: "margins 0.61 to 1.11 ... the wrong labels at chance: 50 %, with a margin of 0.0003".
+        assert (min(margins), max(margins)) == pytest.approx((0.61, 1.11), abs=0.03)
+        assert held_out["wrong label"]["ranked_right"] == 0.5 and abs(held_out["wrong label"]["margin"]) < 0.01
 
 
 # One claims function per lesson of the table (course_utils/lessons.py), named check_<stem>: a lesson added to the
