@@ -83,7 +83,7 @@ CALLS_SHOWN = {
     "03_lora": ["class LoRALinear(torch.nn.Module)", "PeftModel.from_pretrained(", "merge_and_unload()"],
     "04_qlora": ["BitsAndBytesConfig(", "prepare_model_for_kbit_training("],
     "06_eval": ["f1_score(", "precision_recall_fscore_support(", "confusion_matrix(", "rng.integers("],
-    "09_preference": ["DPOConfig(", "DPOTrainer(", "trainer.train()", "ORPOConfig(", "ORPOTrainer("],
+    "09_preference": ["DPOConfig(", "DPOTrainer(", "trainer.train()", "trainer.evaluate(", "ORPOConfig(", "ORPOTrainer("],
 }
 
 
