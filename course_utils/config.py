@@ -216,6 +216,58 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
 }
 
 
+def _validate_memory_budget(value: Any) -> str | None:
+    return None if _validate_positive_float(value) is None else "must be a positive number of gigabytes"
+
+
+def _validate_speed_model_id(value: Any) -> str | None:
+    problem = None if value is None else _validate_model_id(value)
+    return problem and f"{problem} (or None: the merged model)"
+
+
+def _validate_sweep_ranks(value: Any) -> str | None:
+    try:
+        sweep_ranks(value, 8)
+    except ValueError:
+        return ('must be None (a quarter and four times lora_r), "" (none) or comma-separated positive ranks, '
+                'like "2,32"')
+    return None
+
+
+def _validate_optional_bool(value: Any) -> str | None:
+    return None if value is None or isinstance(value, bool) else "must be True, False or None (the lesson's choice)"
+
+
+# A lesson's own parameters: in its parameters cell, used by that lesson only, so not fields of Params. The lesson
+# checks each with validate_value, and `course run -p` checks it before a kernel starts; resolve_params checks it and
+# leaves it to the lesson.
+LESSON_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "sweep_ranks": _validate_sweep_ranks,  # 03_lora
+    "n_parity": _validate_positive_int,  # 05_export
+    "speed_model_id": _validate_speed_model_id,  # 05_export
+    "memory_budget_gb": _validate_memory_budget,  # 07_troubleshooting
+    "base_dpo": _validate_optional_bool,  # 09_preference
+}
+
+
+def sweep_ranks(value: Any, lora_r: int) -> list[int]:
+    """The ranks lesson 03 trains beside `lora_r`, in order: None gives lora_r // 4 and 4 * lora_r; "" none; else
+    the comma-separated ranks (a string like "2,32", one int, or a list), without lora_r itself."""
+    if value is None:
+        chosen = [max(1, lora_r // 4), 4 * lora_r]
+    elif _is_int(value):
+        chosen = [value]
+    elif isinstance(value, str):
+        chosen = [int(piece) for piece in value.split(",") if piece.strip()]
+    elif isinstance(value, (list, tuple)) and all(_is_int(rank) for rank in value):
+        chosen = list(value)
+    else:
+        raise ValueError(f"not ranks: {value!r}")
+    if any(rank < 1 for rank in chosen):
+        raise ValueError(f"ranks must be positive: {value!r}")
+    return sorted(set(chosen) - {lora_r})
+
+
 def looks_like_path(model_id: str) -> bool:
     """True when `model_id` is written as a filesystem path rather than a hub id."""
     return model_id.startswith(("/", "./", "../", "~", ".\\")) or Path(model_id).expanduser().exists()
@@ -240,23 +292,29 @@ def resolve_course_path(path: str | os.PathLike[str]) -> Path:
 
 
 def validate_value(name: str, value: Any) -> None:
-    """Raise ValueError naming `name` when it is unknown or `value` is not allowed."""
-    if name not in VALIDATORS:
-        raise ValueError(f"unknown parameter {name!r}; valid parameters are: {', '.join(PARAMETER_NAMES)}")
-    problem = VALIDATORS[name](value)
+    """Raise ValueError naming `name` when it is unknown or `value` is not allowed (a lesson's own parameter too)."""
+    validator = VALIDATORS.get(name) or LESSON_VALIDATORS.get(name)
+    if validator is None:
+        raise ValueError(f"unknown parameter {name!r}; valid parameters are: {', '.join(PARAMETER_NAMES)} "
+                         f"(and, in the lessons that take them: {', '.join(LESSON_VALIDATORS)})")
+    problem = validator(value)
     if problem:
         raise ValueError(f"{name} {problem} (got {value!r})")
 
 
 def resolve_params(profile: str = "ci", **overrides: Any) -> Params:
-    """Profile defaults, then every override that is not None; each value is validated."""
+    """Profile defaults, then every override that is not None; each value is validated.
+
+    A lesson's own parameter (LESSON_VALIDATORS) is validated and left out: the lesson reads it itself.
+    """
     validate_value("profile", profile)
     values: dict[str, Any] = {"profile": profile, **PROFILES[profile]}
     if overrides.get("model_id") == COURSE_TINY:
         values.update(COURSE_TINY_SETTINGS)
     for name, value in overrides.items():
         if name not in VALIDATORS:
-            validate_value(name, value)  # raises: unknown parameter
+            validate_value(name, value)  # raises for an unknown parameter or a lesson parameter's bad value
+            continue
         if value is not None:
             values[name] = value
     params = replace(Params(), **values)

@@ -53,6 +53,32 @@ def test_parameter_a_notebook_does_not_take_is_refused() -> None:
         runner.validate_overrides(["01_intro"], "ci", {"max_steps": 5})
 
 
+def test_every_lesson_parameter_can_be_set_with_p() -> None:
+    """A name in a parameters cell is a field of Params or one of config.LESSON_VALIDATORS: -p checks and passes it."""
+    from course_utils import config
+
+    for stem in runner.available_notebooks():
+        own = runner.notebook_parameters(stem) - set(config.PARAMETER_NAMES)
+        missing = own - set(config.LESSON_VALIDATORS)
+        assert not missing, f"{stem}: add {missing} to config.LESSON_VALIDATORS"
+
+
+def test_a_lessons_own_parameter_is_checked_and_taken_only_where_it_is_declared() -> None:
+    runner.validate_overrides(["07_troubleshooting"], "cpu", {"memory_budget_gb": 8, "max_steps": 5})
+    runner.validate_overrides(["05_export"], "ci", {"n_parity": 4, "speed_model_id": None})
+    runner.validate_overrides(["03_lora"], "ci", {"sweep_ranks": "4,16"})
+    runner.validate_overrides(["09_preference"], "cpu", {"base_dpo": True})
+    with pytest.raises(ValueError, match=r"memory_budget_gb must be a positive number of gigabytes \(got 0\)"):
+        runner.validate_overrides(["07_troubleshooting"], "ci", {"memory_budget_gb": 0})
+    with pytest.raises(ValueError, match='sweep_ranks must be None .* or comma-separated positive ranks, like "2,32"'):
+        runner.validate_overrides(["03_lora"], "ci", {"sweep_ranks": "2,x"})
+    with pytest.raises(runner.UsageError, match="03_lora does not take parameter memory_budget_gb"):
+        runner.validate_overrides(["03_lora"], "ci", {"memory_budget_gb": 8})
+    result = course("run", "07", "-p", "memory_budget_gb", "-3")
+    assert result.returncode != 0
+    assert "memory_budget_gb must be a positive number of gigabytes (got -3)" in result.stderr
+
+
 def test_profile_and_out_are_options_not_parameters() -> None:
     with pytest.raises(runner.UsageError, match="set out_dir with --out"):
         runner.validate_overrides(["01_intro"], "ci", {"out_dir": "x"})

@@ -40,6 +40,12 @@ def test_unknown_parameter_lists_the_valid_ones() -> None:
         config.resolve_params("ci", max_stpes=10)
 
 
+@pytest.mark.parametrize(("value", "ranks"), [(None, [2, 32]), ("", []), ("2,32", [2, 32]), ("64, 4,8", [4, 64]),
+                                              (16, [16]), ([8, 1], [1])])
+def test_lesson_03s_sweep_ranks_leave_out_its_own_rank(value: object, ranks: list[int]) -> None:
+    assert config.sweep_ranks(value, 8) == ranks
+
+
 def test_unknown_profile_lists_the_profiles() -> None:
     with pytest.raises(ValueError, match="profile must be one of ci, cpu, gpu"):
         config.resolve_params("laptop")
