@@ -52,30 +52,36 @@ chromium:
 
 # Where the offline step can run (below), the tests that open sockets run there only, with only loopback up, and
 # the first run leaves them out: the same tests, once, in the stricter place (saves about 100 s). Elsewhere the
-# first run keeps them and the offline step says why it skipped.
+# first run keeps them and the offline step says why it skipped. The offline step runs even when the first run
+# fails, and `make test` fails if either did.
 test: setup olive chromium
-	@if $(CAN_UNSHARE); then \
+	@status=0; why=$$($(OFFLINE_WHY_NOT)); \
+	if [ -z "$$why" ]; then \
 	  echo "make test: the $(OFFLINE_TIERS) tiers run once, in the offline step after this run"; \
-	  HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not ($(OFFLINE_TIERS))"; \
+	  HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not ($(OFFLINE_TIERS))" || status=$$?; \
 	else \
-	  HF_HUB_OFFLINE=1 $(BIN)/python -m pytest; \
-	fi
-	@$(MAKE) --no-print-directory test-offline
+	  HF_HUB_OFFLINE=1 $(BIN)/python -m pytest || status=$$?; \
+	fi; \
+	$(MAKE) --no-print-directory test-offline || status=1; \
+	exit $$status
 
-# The offline tier: the tests that open sockets run again in a network namespace where only loopback is up, as on a
+# The offline tier: the tests that open sockets run in a network namespace where only loopback is up, as on a
 # machine with no network. They are the `offline` marker (torchrun, a gloo group) and the `browser` marker
 # (JupyterLab, its kernels, papermill, Chromium). Budget: 3 minutes. It needs root, `unshare` (util-linux) and `ip`
 # (iproute2); where one is missing or refused it prints why and skips (exit 0).
 OFFLINE_TIERS = offline or browser
-CAN_UNSHARE = [ "$$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null \
-  && unshare -n sh -c 'ip link set lo up' >/dev/null 2>&1
-test-offline: setup
-	@if [ "$$(id -u)" != 0 ]; then \
-	  echo "test-offline: skipped: unshare -n needs root to make a network namespace (running as uid $$(id -u))"; \
+# Prints why the offline step cannot run here, or nothing where it can.
+OFFLINE_WHY_NOT = if [ "$$(id -u)" != 0 ]; then \
+	  echo "unshare -n needs root to make a network namespace (running as uid $$(id -u))"; \
 	elif ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then \
-	  echo "test-offline: skipped: it needs unshare (util-linux) and ip (iproute2), and this machine lacks one"; \
-	elif ! why=$$(unshare -n sh -c 'ip link set lo up' 2>&1); then \
-	  echo "test-offline: skipped: unshare -n is refused here: $$why"; \
+	  echo "it needs unshare (util-linux) and ip (iproute2), and this machine lacks one"; \
+	elif ! refused=$$(unshare -n sh -c 'ip link set lo up' 2>&1); then \
+	  echo "unshare -n is refused here: $${refused:-no message}"; \
+	fi
+test-offline: setup
+	@why=$$($(OFFLINE_WHY_NOT)); \
+	if [ -n "$$why" ]; then \
+	  echo "test-offline: skipped: $$why"; \
 	else \
 	  echo "test-offline: pytest -m \"$(OFFLINE_TIERS)\" with only loopback up (unshare -n)"; \
 	  unshare -n sh -c 'ip link set lo up && HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "$(OFFLINE_TIERS)"'; \

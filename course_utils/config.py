@@ -221,8 +221,8 @@ def _validate_memory_budget(value: Any) -> str | None:
 
 
 def _validate_speed_model_id(value: Any) -> str | None:
-    problem = None if value is None else _validate_model_id(value)
-    return problem and f"{problem} (or None: the merged model)"
+    ok = value is None or (isinstance(value, str) and (resolve_course_path(value) / "config.json").is_file())
+    return None if ok else "must be None (the merged model) or a local model folder saved with save_pretrained"
 
 
 def _validate_sweep_ranks(value: Any) -> str | None:
@@ -248,6 +248,7 @@ LESSON_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "memory_budget_gb": _validate_memory_budget,  # 07_troubleshooting
     "base_dpo": _validate_optional_bool,  # 09_preference
 }
+LESSON_PARAMETERS_TEXT = "sweep_ranks (03), n_parity and speed_model_id (05), memory_budget_gb (07), base_dpo (09)"
 
 
 def sweep_ranks(value: Any, lora_r: int) -> list[int]:
@@ -296,7 +297,7 @@ def validate_value(name: str, value: Any) -> None:
     validator = VALIDATORS.get(name) or LESSON_VALIDATORS.get(name)
     if validator is None:
         raise ValueError(f"unknown parameter {name!r}; valid parameters are: {', '.join(PARAMETER_NAMES)} "
-                         f"(and, in the lessons that take them: {', '.join(LESSON_VALIDATORS)})")
+                         f"(and one lesson's own: {LESSON_PARAMETERS_TEXT})")
     problem = validator(value)
     if problem:
         raise ValueError(f"{name} {problem} (got {value!r})")

@@ -61,11 +61,14 @@ def test_every_lesson_parameter_can_be_set_with_p() -> None:
         own = runner.notebook_parameters(stem) - set(config.PARAMETER_NAMES)
         missing = own - set(config.LESSON_VALIDATORS)
         assert not missing, f"{stem}: add {missing} to config.LESSON_VALIDATORS"
+    assert all(name in config.LESSON_PARAMETERS_TEXT for name in config.LESSON_VALIDATORS)  # the error lists each
 
 
 def test_a_lessons_own_parameter_is_checked_and_taken_only_where_it_is_declared() -> None:
     runner.validate_overrides(["07_troubleshooting"], "cpu", {"memory_budget_gb": 8, "max_steps": 5})
     runner.validate_overrides(["05_export"], "ci", {"n_parity": 4, "speed_model_id": None})
+    with pytest.raises(ValueError, match="speed_model_id must be None .* or a local model folder"):
+        runner.validate_overrides(["05_export"], "ci", {"speed_model_id": "Qwen/Qwen2.5-0.5B-Instruct"})
     runner.validate_overrides(["03_lora"], "ci", {"sweep_ranks": "4,16"})
     runner.validate_overrides(["09_preference"], "cpu", {"base_dpo": True})
     with pytest.raises(ValueError, match=r"memory_budget_gb must be a positive number of gigabytes \(got 0\)"):

@@ -169,9 +169,11 @@ def test_a_search_resumes_from_its_study_and_never_reads_the_test_file_while_cho
 def test_a_sweep_of_lesson_03_collects_its_key_metrics(tmp_path):
     out = tmp_path / "lesson03"
     assert cli.main(["sweep", "03_lora", "-p", "lora_r", "2", "--set", "max_steps", "4", "--set", "n_test", "16",
-                     "--out", str(out)]) == 0
+                     "--set", "sweep_ranks", "", "--out", str(out)]) == 0  # a lesson's own parameter, held by --set
     (row,) = rows_of(out / "sweep.csv")
     assert row["status"] == "ok"
+    point = json.loads(next(out.glob("points/*/03_lora/metrics.json")).read_text())
+    assert point["sweep_ranks"] == "" and [rank["r"] for rank in point["rank_sweep"]] == [2]
     assert 0 <= float(row["lora_accuracy"]) <= 1 and float(row["adapter_mb"]) > 0 and float(row["lora_trainable_pct"]) > 0
 
 
