@@ -227,7 +227,7 @@ def _validate_speed_model_id(value: Any) -> str | None:
 
 def _validate_sweep_ranks(value: Any) -> str | None:
     try:
-        sweep_ranks(value, 8)
+        sweep_ranks(value, Params.lora_r)
     except ValueError:
         return ('must be None (a quarter and four times lora_r), "" (none) or comma-separated positive ranks, '
                 'like "2,32"')
@@ -240,15 +240,14 @@ def _validate_optional_bool(value: Any) -> str | None:
 
 # A lesson's own parameters: in its parameters cell, used by that lesson only, so not fields of Params. The lesson
 # checks each with validate_value, and `course run -p` checks it before a kernel starts; resolve_params checks it and
-# leaves it to the lesson.
-LESSON_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
-    "sweep_ranks": _validate_sweep_ranks,  # 03_lora
-    "n_parity": _validate_positive_int,  # 05_export
-    "speed_model_id": _validate_speed_model_id,  # 05_export
-    "memory_budget_gb": _validate_memory_budget,  # 07_troubleshooting
-    "base_dpo": _validate_optional_bool,  # 09_preference
+# leaves it to the lesson. Each name maps to its lesson's number and its validator.
+LESSON_VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
+    "sweep_ranks": ("03", _validate_sweep_ranks),
+    "n_parity": ("05", _validate_positive_int),
+    "speed_model_id": ("05", _validate_speed_model_id),
+    "memory_budget_gb": ("07", _validate_memory_budget),
+    "base_dpo": ("09", _validate_optional_bool),
 }
-LESSON_PARAMETERS_TEXT = "sweep_ranks (03), n_parity and speed_model_id (05), memory_budget_gb (07), base_dpo (09)"
 
 
 def sweep_ranks(value: Any, lora_r: int) -> list[int]:
@@ -294,10 +293,11 @@ def resolve_course_path(path: str | os.PathLike[str]) -> Path:
 
 def validate_value(name: str, value: Any) -> None:
     """Raise ValueError naming `name` when it is unknown or `value` is not allowed (a lesson's own parameter too)."""
-    validator = VALIDATORS.get(name) or LESSON_VALIDATORS.get(name)
+    validator = VALIDATORS.get(name) or LESSON_VALIDATORS.get(name, ("", None))[1]
     if validator is None:
+        own = ", ".join(f"{other} ({lesson})" for other, (lesson, _) in LESSON_VALIDATORS.items())
         raise ValueError(f"unknown parameter {name!r}; valid parameters are: {', '.join(PARAMETER_NAMES)} "
-                         f"(and one lesson's own: {LESSON_PARAMETERS_TEXT})")
+                         f"(and one lesson's own: {own})")
     problem = validator(value)
     if problem:
         raise ValueError(f"{name} {problem} (got {value!r})")

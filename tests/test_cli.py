@@ -61,7 +61,16 @@ def test_every_lesson_parameter_can_be_set_with_p() -> None:
         own = runner.notebook_parameters(stem) - set(config.PARAMETER_NAMES)
         missing = own - set(config.LESSON_VALIDATORS)
         assert not missing, f"{stem}: add {missing} to config.LESSON_VALIDATORS"
-    assert all(name in config.LESSON_PARAMETERS_TEXT for name in config.LESSON_VALIDATORS)  # the error lists each
+    with pytest.raises(ValueError) as unknown:  # the error lists each, with its lesson
+        config.validate_value("nope", 1)
+    assert all(f"{name} ({lesson})" in str(unknown.value) for name, (lesson, _) in config.LESSON_VALIDATORS.items())
+
+
+def test_each_lesson_parameter_is_declared_by_the_lesson_it_names() -> None:
+    from course_utils import config
+
+    for name, (lesson, _) in config.LESSON_VALIDATORS.items():
+        assert name in runner.notebook_parameters(runner.select_notebooks([lesson])[0]), (name, lesson)
 
 
 def test_a_lessons_own_parameter_is_checked_and_taken_only_where_it_is_declared() -> None:
