@@ -249,6 +249,11 @@ LESSON_VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "base_dpo": ("09", _validate_optional_bool),
 }
 
+# The parameters that name a file or a folder: `course run` makes a relative one absolute from where it runs, since
+# the lessons run in notebooks/.
+PATH_PARAMETERS = ("model_id", "speed_model_id", "tone_train", "tone_test", "qa_train", "qa_test", "preference_train",
+                   "preference_test", "accelerate_config")
+
 
 def sweep_ranks(value: Any, lora_r: int) -> list[int]:
     """The ranks lesson 03 trains beside `lora_r`, in order: None gives lora_r // 4 and 4 * lora_r; "" none; else

@@ -73,6 +73,17 @@ def test_each_lesson_parameter_is_declared_by_the_lesson_it_names() -> None:
         assert name in runner.notebook_parameters(runner.select_notebooks([lesson])[0]), (name, lesson)
 
 
+def test_a_relative_path_is_passed_to_the_lesson_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lessons run in notebooks/, so `-p model_id my-model` (a folder here) reaches them as an absolute path."""
+    (tmp_path / "my-model").mkdir()
+    (tmp_path / "mine.jsonl").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    fixed = runner.absolute_paths({"model_id": "my-model", "tone_train": "mine.jsonl", "speed_model_id": None,
+                                   "labels": "my-model", "qa_test": "absent.jsonl"})
+    assert fixed == {"model_id": str(tmp_path / "my-model"), "tone_train": str(tmp_path / "mine.jsonl"),
+                     "speed_model_id": None, "labels": "my-model", "qa_test": "absent.jsonl"}
+
+
 def test_a_lessons_own_parameter_is_checked_and_taken_only_where_it_is_declared() -> None:
     runner.validate_overrides(["07_troubleshooting"], "cpu", {"memory_budget_gb": 8, "max_steps": 5})
     runner.validate_overrides(["05_export"], "ci", {"n_parity": 4, "speed_model_id": None})

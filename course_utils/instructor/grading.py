@@ -106,7 +106,7 @@ def grade_lesson(student: str, path: Path, out: Path, timeout: int = CELL_TIMEOU
     import nbformat
     import papermill
 
-    from course_utils.instructor.runner import notebooks_dir
+    from course_utils.instructor.runner import absolute_paths, notebooks_dir
 
     stem = path.stem
     instructor = nbformat.read(notebooks_dir() / f"{stem}.ipynb", as_version=4)
@@ -126,7 +126,7 @@ def grade_lesson(student: str, path: Path, out: Path, timeout: int = CELL_TIMEOU
     nbformat.write(notebook, source)
     stopped = None
     try:
-        papermill.execute_notebook(str(source), str(executed_path), parameters={**(parameters or {}), "profile": "ci", "out_dir": str(work)},
+        papermill.execute_notebook(str(source), str(executed_path), parameters={**absolute_paths(parameters or {}), "profile": "ci", "out_dir": str(work)},
                                    cwd=str(notebooks_dir()), kernel_name="python3", progress_bar=False,
                                    log_output=False, execution_timeout=timeout, shutdown_kernel="immediate")
     except Exception as error:  # a cell outside the exercises failed, a cell timed out, or the kernel died

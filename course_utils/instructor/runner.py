@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from course_utils.config import course_root, resolve_params, validate_value
+from course_utils.config import PATH_PARAMETERS, course_root, resolve_params, validate_value
 
 RESERVED = {"profile": "--profile", "out_dir": "--out"}
 
@@ -121,6 +121,16 @@ def key_metrics(metrics: dict[str, Any], limit: int = 4) -> dict[str, Any]:
     return dict(list(numbers.items())[:limit])
 
 
+def absolute_paths(overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` with each file or folder named relative to this folder made absolute: lessons run in notebooks/."""
+    fixed = dict(overrides)
+    for name in PATH_PARAMETERS:
+        value = fixed.get(name)
+        if isinstance(value, str) and value and Path(value).expanduser().exists():
+            fixed[name] = str(Path(value).expanduser().resolve())
+    return fixed
+
+
 def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, progress: bool,
                  source: Path | None = None) -> Outcome:
     """Execute one lesson (or the notebook at `source`) with papermill into out/stem/.
@@ -134,7 +144,7 @@ def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, 
     target = out / stem
     target.mkdir(parents=True, exist_ok=True)
     partial = target / f".{stem}.running.ipynb"
-    parameters = {"profile": profile, "out_dir": str(out), **overrides}
+    parameters = {"profile": profile, "out_dir": str(out), **absolute_paths(overrides)}
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
