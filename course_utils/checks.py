@@ -34,6 +34,8 @@ GIVEAWAYS: dict[str, tuple[str, ...]] = {
     "8.2": ("GradScaler", "_amp_update_scale_", "_amp_foreach_non_finite_check_and_unscale_", "loss_scaler"),
     "9.1": ("compute_loss", "_compute_loss", "DPOTrainer", "dpo_loss"),
     "9.2": ("_pairs_from_mistakes", "load_preference", "preference_rows", "make_preference"),
+    "10.1": ("_bits_per_weight", "tensor_types"),
+    "10.2": ("_turn_stops", "modelfile", "modelfile_stops", "end_of_turn_ids"),
 }
 
 
@@ -784,3 +786,70 @@ def preference_pairs(make_pairs: Callable[..., list], rows: Sequence[dict[str, s
     return report(exercise, False, f"{len(got)} pairs, where {len(expected)} were expected: one for every wrong, "
                                    "non-empty answer, in the rows' order, with the row's tone as the chosen answer")
 
+
+
+def _bits_per_weight(reader: Any) -> float:
+    """The reference for exercise 10.1: 8 x the bytes of every tensor / the number of values they hold."""
+    return 8 * sum(int(tensor.n_bytes) for tensor in reader.tensors) / sum(int(tensor.n_elements) for tensor in reader.tensors)
+
+
+def bits_per_weight(measure: Callable[[Any], float], readers: dict[str, Any], exercise: str = "10.1") -> bool:
+    """`measure(reader)` must give each GGUF file's bits per weight from its tensor table (gguf-py's GGUFReader)."""
+    for name, reader in readers.items():
+        ok, value = attempt(exercise, measure, reader)
+        if not ok:
+            return False
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return report(exercise, False, f"return a number (got {type(value).__name__})")
+        expected = _bits_per_weight(reader)
+        if abs(value - expected) > 1e-6 * expected:
+            if abs(value - expected / 8) < 1e-6 * expected:
+                hint = "that is bytes per weight: a byte is 8 bits"
+            elif value > 2 * expected:
+                hint = ("count the values each tensor holds (its n_elements), not its rows, and its bytes (n_bytes), "
+                        "not the file's size, which adds the metadata")
+            else:
+                hint = "divide the bits of all the tensors (8 x the sum of n_bytes) by all their values (sum of n_elements)"
+            return report(exercise, False, f"for the {name} file you got {value:.4f}: {hint}")
+    return report(exercise, True, f"right for all {len(readers)} files.")
+
+
+def _turn_stops(tokenizer: Any) -> list[str]:
+    """The reference for exercise 10.2: the special tokens the chat template writes right after an assistant's answer."""
+    marker = "\x00ANSWER\x00"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": marker}],
+                                         tokenize=False)
+    after = text.split(marker, 1)[1]
+    special = sorted(set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab()), key=len, reverse=True)
+    stops = []
+    while True:
+        after = after.lstrip()
+        found = next((token for token in special if after.startswith(token)), None)
+        if found is None:
+            return stops
+        stops.append(found)
+        after = after[len(found):]
+
+
+def turn_stops(stops_of: Callable[[Any], list], tokenizer: Any, exercise: str = "10.2") -> bool:
+    """`stops_of(tokenizer)` must list the special tokens that end an assistant's turn in the chat template."""
+    ok, value = attempt(exercise, stops_of, tokenizer)
+    if not ok:
+        return False
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return report(exercise, False, f"return a list of strings, the tokens as text (got {type(value).__name__})")
+    expected = _turn_stops(tokenizer)
+    if list(value) == expected:
+        return report(exercise, True, f"{len(expected)} stop token(s), the one(s) the template ends an answer with.")
+    vocabulary = set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab())
+    strays = [v for v in value if v not in vocabulary]
+    if strays:
+        return report(exercise, False, f"{strays} is not one of the tokenizer's special tokens: a stop must be a token "
+                                       "the model can emit whole, such as the ones in tokenizer.all_special_tokens")
+    if not value:
+        return report(exercise, False, "the list is empty: without a stop, the model runs on after its answer")
+    return report(exercise, False, "render a conversation that ends with an assistant message through "
+                                   "tokenizer.apply_chat_template(..., tokenize=False) and look at what follows the "
+                                   "answer: the special token(s) there are the stops")

@@ -37,6 +37,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("08_scale_out", "Scale out: gradient accumulation, data parallel and sharded training"),
     Lesson("09_preference", "Preference tuning: DPO and ORPO, measured on the format they teach",
            sweep_metrics=("dpo.format_share", "dpo.accuracy", "orpo.format_share"), search_metric="dpo.accuracy"),
+    Lesson("10_gguf", "GGUF and llama.cpp: the other edge format, and the chat-template trap"),
 )
 STEMS: tuple[str, ...] = tuple(lesson.stem for lesson in LESSONS)
 

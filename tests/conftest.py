@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 
-OPT_IN_TIERS = ("cpu", "gpu_path")  # long tiers, not part of `make test`: they run when -m names them
+OPT_IN_TIERS = ("cpu", "gpu_path", "gguf")  # long tiers, not part of `make test`: they run when -m names them
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -84,6 +84,7 @@ CALLS_SHOWN = {
     "04_qlora": ["BitsAndBytesConfig(", "prepare_model_for_kbit_training("],
     "06_eval": ["f1_score(", "precision_recall_fscore_support(", "confusion_matrix(", "rng.integers("],
     "09_preference": ["DPOConfig(", "DPOTrainer(", "trainer.train()", "trainer.evaluate(", "ORPOConfig(", "ORPOTrainer("],
+    "10_gguf": ["GGUFReader(", "convert_hf_to_gguf", "llama_model_quantize(", "Llama(", "create_chat_completion("],
 }
 
 

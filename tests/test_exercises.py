@@ -26,7 +26,7 @@ def test_every_lesson_has_two_marked_exercises_each_with_a_hint_a_check_and_hidd
     for index in indices:
         exercise, check, hidden = notebook.cells[index: index + 3]
         title = handout.exercise_title(exercise)
-        assert re.fullmatch(r"Exercise \d\.\d", title), title
+        assert re.fullmatch(r"Exercise \d+\.\d+", title), title  # 10.1 from lesson 10 on
         assert "### BEGIN SOLUTION" in exercise.source and "### END SOLUTION" in exercise.source, title
         assert handout.hint(exercise) != "write your code here", f"{title}: no '# Hint:' line"
         assert handout.tags(check) == [handout.CHECK] and "checks." in check.source, title
