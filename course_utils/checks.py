@@ -34,7 +34,7 @@ GIVEAWAYS: dict[str, tuple[str, ...]] = {
     "8.2": ("GradScaler", "_amp_update_scale_", "_amp_foreach_non_finite_check_and_unscale_", "loss_scaler"),
     "9.1": ("compute_loss", "_compute_loss", "DPOTrainer", "dpo_loss"),
     "9.2": ("_pairs_from_mistakes", "load_preference", "preference_rows", "make_preference"),
-    "10.1": ("_bits_per_weight", "tensor_types"),
+    "10.1": ("_gguf_bits_per_weight", "tensor_types"),
     "10.2": ("_turn_stops", "modelfile", "modelfile_stops", "end_of_turn_ids"),
 }
 
@@ -788,12 +788,12 @@ def preference_pairs(make_pairs: Callable[..., list], rows: Sequence[dict[str, s
 
 
 
-def _bits_per_weight(reader: Any) -> float:
+def _gguf_bits_per_weight(reader: Any) -> float:
     """The reference for exercise 10.1: 8 x the bytes of every tensor / the number of values they hold."""
     return 8 * sum(int(tensor.n_bytes) for tensor in reader.tensors) / sum(int(tensor.n_elements) for tensor in reader.tensors)
 
 
-def bits_per_weight(measure: Callable[[Any], float], readers: dict[str, Any], exercise: str = "10.1") -> bool:
+def gguf_bits_per_weight(measure: Callable[[Any], float], readers: dict[str, Any], exercise: str = "10.1") -> bool:
     """`measure(reader)` must give each GGUF file's bits per weight from its tensor table (gguf-py's GGUFReader)."""
     for name, reader in readers.items():
         ok, value = attempt(exercise, measure, reader)
@@ -803,7 +803,7 @@ def bits_per_weight(measure: Callable[[Any], float], readers: dict[str, Any], ex
             value = float(value)
         except (TypeError, ValueError):
             return report(exercise, False, f"return a number (got {type(value).__name__})")
-        expected = _bits_per_weight(reader)
+        expected = _gguf_bits_per_weight(reader)
         if abs(value - expected) > 1e-6 * expected:
             if abs(value - expected / 8) < 1e-6 * expected:
                 hint = "that is bytes per weight: a byte is 8 bits"
@@ -813,7 +813,7 @@ def bits_per_weight(measure: Callable[[Any], float], readers: dict[str, Any], ex
             else:
                 hint = "divide the bits of all the tensors (8 x the sum of n_bytes) by all their values (sum of n_elements)"
             return report(exercise, False, f"for the {name} file you got {value:.4f}: {hint}")
-    return report(exercise, True, f"right for all {len(readers)} files.")
+    return report(exercise, True, f"the bits per weight of the {' and the '.join(readers)} file{'s' if len(readers) > 1 else ''}.")
 
 
 def _turn_stops(tokenizer: Any) -> list[str]:
@@ -850,6 +850,10 @@ def turn_stops(stops_of: Callable[[Any], list], tokenizer: Any, exercise: str = 
                                        "the model can emit whole, such as the ones in tokenizer.all_special_tokens")
     if not value:
         return report(exercise, False, "the list is empty: without a stop, the model runs on after its answer")
+    extra = [token for token in value if token not in expected]
+    if all(token in value for token in expected) and extra:
+        return report(exercise, False, f"only the tokens the template writes right after the answer: {extra} "
+                                       "is not written there (a model may emit it, but the template never does)")
     return report(exercise, False, "render a conversation that ends with an assistant message through "
                                    "tokenizer.apply_chat_template(..., tokenize=False) and look at what follows the "
                                    "answer: the special token(s) there are the stops")

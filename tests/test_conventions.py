@@ -197,6 +197,19 @@ def test_the_import_graph_has_no_circle() -> None:
     assert circles == []
 
 
+def test_no_module_defines_a_top_level_name_twice() -> None:
+    """A second `def check(...)` silently replaces the first: lesson 10's exercise check once hid lesson 04's."""
+    twice = {}
+    for path in sorted([*(ROOT / "course_utils").rglob("*.py"), *(ROOT / "scripts").glob("*.py"),
+                        *(ROOT / "tools").glob("*.py")]):
+        names = [node.name for node in ast.parse(path.read_text()).body
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            twice[str(path.relative_to(ROOT))] = repeated
+    assert twice == {}
+
+
 def test_lessons_and_their_helpers_never_import_the_instructor_package() -> None:
     lesson_facing = {m: deps for m, deps in course_utils_imports().items()  # `python -m course_utils` is the command
                      if not m.startswith("course_utils.instructor") and m != "course_utils.__main__"}

@@ -81,13 +81,13 @@ def test_the_shipped_gguf_is_extracted_once_and_read(tmp_path: Path, capsys: pyt
     assert types["Q4_1"] == 210 and sum(types.values()) == 272  # 30 blocks of 7 matrices; norms and the embedding
     reader = GGUFReader(str(path))
     # Exercise 10.1's check: the right answer passes; bytes per weight, and the file's size, are refused.
-    assert checks.bits_per_weight(checks._bits_per_weight, {"q4_1": reader})
+    assert checks.gguf_bits_per_weight(checks._gguf_bits_per_weight, {"q4_1": reader})
     def bytes_per_weight(reader) -> float:
         return sum(int(t.n_bytes) for t in reader.tensors) / sum(int(t.n_elements) for t in reader.tensors)
 
-    assert not checks.bits_per_weight(bytes_per_weight, {"q4_1": reader})
+    assert not checks.gguf_bits_per_weight(bytes_per_weight, {"q4_1": reader})
     assert "a byte is 8 bits" in capsys.readouterr().out
-    assert 5.0 < checks._bits_per_weight(reader) < 6.0  # Q4_1 (5 bits) plus an 8.5-bit embedding and F32 norms
+    assert 5.0 < checks._gguf_bits_per_weight(reader) < 6.0  # Q4_1 (5 bits) plus an 8.5-bit embedding and F32 norms
 
 
 def test_the_stop_token_check_accepts_the_template_and_explains_mistakes(capsys: pytest.CaptureFixture) -> None:
@@ -97,6 +97,8 @@ def test_the_stop_token_check_accepts_the_template_and_explains_mistakes(capsys:
     assert "not one of the tokenizer's special tokens" in capsys.readouterr().out
     assert not checks.turn_stops(lambda t: ["<|im_start|>"], tokenizer)
     assert not checks.turn_stops(lambda t: "<|im_end|>", tokenizer)
+    assert not checks.turn_stops(lambda t: ["<|im_end|>", "<|endoftext|>"], tokenizer)
+    assert "is not written there" in capsys.readouterr().out
 
 
 @pytest.mark.gguf
