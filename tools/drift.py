@@ -47,9 +47,9 @@ HF_STACK = (
 # torch stays at the local CPU wheel in the latest tier: any other version pulls a multi-GB CUDA build.
 HELD = {"torch": "2.13.0"}
 # The unit tests: every tier of `make test` that neither runs lessons (the ci course below does that) nor needs the
-# real SLM, a browser, network namespaces or hours.
+# real SLM, a browser, network namespaces, llama.cpp (the drift environments do not build it) or hours.
 UNIT_TESTS = "not notebooks and not real and not cpu and not gpu_path and not exercises and not browser and not labs " \
-             "and not offline"
+             "and not offline and not gguf"
 # Tests that assert the environment holds the declared versions. Moving packages is the drift tier's purpose, so they
 # fail there by design; they still run, and the report names them apart from real failures, under this condition:
 # "pins" while any package is off its requirements.txt pin, "pin:NAME" while NAME is, "ranges" while one of
