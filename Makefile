@@ -105,7 +105,7 @@ test-offline: setup
 
 # The gguf tier (opt-in, not part of `make test`): builds llama.cpp (make gguf; about 6 minutes the first time, which the
 # 30-minute CI run has no room for), then runs lesson 10 at the ci profile with it and checks its llama.cpp claims, and
-# the unit tests that convert, quantize and run course-tiny with llama.cpp. Budget: 4 minutes after the build.
+# the unit tests that convert, quantize and run course-tiny with llama.cpp. Budget: 2 minutes after the build (67 s).
 test-gguf: gguf
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m gguf
 
