@@ -22,9 +22,7 @@ from course_utils.config import course_root
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 SOURCE_ARCHIVE = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
 SOURCE_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
-# What the converter writes (--outtype), then the type llama.cpp's quantizer makes from the f16 file.
-CONVERTER_TYPES = ("f16", "q8_0")
-QUANTIZED_TYPE = "Q4_K_M"
+QUANTIZED_TYPE = "Q4_K_M"  # the type lesson 10's quantizer makes from the f16 file
 BUILD_HINT = "run `make gguf` in the course folder (about 6 minutes the first time: it compiles llama.cpp)"
 
 
@@ -80,13 +78,11 @@ def environment_status() -> tuple[bool, str]:
 
 
 def converter_error(output: str, limit: int = 400) -> str:
-    """What a failed conversion says went wrong: its last `SomeError: message` line, else its last line."""
-    import re
+    """What a failed conversion says went wrong: its last `SomeError: message` line, else its last line (read as
+    lesson 05 reads a failed Olive command's output, olive.olive_error)."""
+    from course_utils.olive import olive_error
 
-    lines = [line.rstrip() for line in output.splitlines() if line.strip()]
-    raised = [line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b[^:]*: ", line)]
-    message = raised[-1] if raised else (lines[-1] if lines else "no output")
-    return message if len(message) <= limit else message[:limit] + " ..."
+    return olive_error(output, lines=1, limit=limit)
 
 
 def convert(model_dir: Path, output_file: Path, outtype: str = "f16", pre_tokenizer: str | None = None,

@@ -643,6 +643,9 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     # matrices, one Q8_0 (the embedding) and 61 F32 norms.
     assert metrics["shipped_bits_per_weight"] == pytest.approx(5.744, abs=0.001)
     assert metrics["shipped_tensor_types"] == {"Q4_1": 210, "F32": 61, "Q8_0": 1}
+    # Section 2: "The template in the file is the one the model was trained with" (SmolLM2's own file; at cpu).
+    if metrics["params"]["model_id"] == config.SMOLLM2_135M:
+        assert metrics["shipped_template_is_tokenizers"] is True
     # Section 8: the Modelfile gives the tokenizer's prompt for every held-out question; its stop is <|im_end|>.
     assert metrics["modelfile_match"] == 1.0 and metrics["modelfile_stops"] == ["<|im_end|>"]
     # Section 6 always scores PyTorch and ONNX int4 (lesson 05's), whether llama.cpp is there or not.
@@ -665,10 +668,11 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     q4_types = files["Q4_K_M"]["tensor_types"]
     if tiny:
         assert files["Q4_K_M"]["bits_per_weight"] == pytest.approx(6.33, abs=0.01)
-        assert q4_types.get("Q5_0") == 12 and q4_types.get("Q4_K", 0) + q4_types.get("Q6_K", 0) == 2
-    else:
+        assert q4_types.get("Q5_0") == 12 and q4_types.get("Q8_0") == 2
+        assert q4_types.get("Q4_K", 0) + q4_types.get("Q6_K", 0) == 2
+    else:  # "... and its 15 Q8_0 are where Q6_K was asked"
         assert files["Q4_K_M"]["bits_per_weight"] == pytest.approx(6.17, abs=0.01)
-        assert (q4_types["Q5_0"], q4_types["Q4_K"], q4_types["Q6_K"]) == (166, 16, 14)
+        assert (q4_types["Q5_0"], q4_types["Q4_K"], q4_types["Q6_K"], q4_types["Q8_0"]) == (166, 16, 14, 15)
     # Section 5: the template in the file is the tokenizer's, and llama.cpp tokenizes every prompt the same way.
     assert metrics["template_same"] is True and metrics["tokenizer_match"] == 1.0
     # Section 6: "at f16 every greedy answer is PyTorch's" (measured 100 % at both profiles), and so its accuracy.
@@ -683,25 +687,35 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
         # "the f16 and q8_0 files give PyTorch's greedy answer to every prompt, Q4_K_M to 97.5 %; all four within a
         # point of PyTorch's 59.5 %" (measured 59.5 / 59.5 / 59.5 / 58.5 %).
         assert metrics["parity"]["q8_0"] == 1.0 and metrics["parity"]["Q4_K_M"] == pytest.approx(0.975, abs=0.02)
+        assert torch_scores["accuracy"] == pytest.approx(0.595, abs=0.005)
         assert all(round(abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]), 6) <= 0.01
                    for name in ("f16", "q8_0", "Q4_K_M"))
+        assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.615, abs=0.005)  # "and ONNX int4 61.5 %"
     else:
         # "92.5 % still the same at q8_0, 88 % at Q4_K_M"; "66 % and 65 %" against 68 %; "the ONNX int4 export
         # of the same adapter scores 27.5 %" (lesson 05's check asserts that number; here: far below Q4_K_M's).
         assert metrics["parity"]["q8_0"] == pytest.approx(0.925, abs=0.03)
         assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.88, abs=0.03)
+        assert torch_scores["accuracy"] == pytest.approx(0.68, abs=0.005)
+        assert torch_scores["accuracy_ci"] == pytest.approx([0.615, 0.745], abs=0.005)
+        assert scores["GGUF q8_0"]["accuracy"] == pytest.approx(0.66, abs=0.005)
+        assert scores["GGUF Q4_K_M"]["accuracy"] == pytest.approx(0.65, abs=0.005)
+        assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.275, abs=0.005)
         assert scores["ONNX int4"]["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"] - 0.2
         # "every GGUF file decodes several times faster than PyTorch" (two runs: 4.2-5.8 and 5.7-6.6 times): at least
         # three times, a ratio within one run. Their order among themselves changed between runs, and is not claimed.
         assert min(speed[f"GGUF {name}"] for name in files) > 3 * speed["PyTorch fp32 (merged)"]
     # Section 7: without the template no answer is right, and almost all are empty (the first token ends the turn);
-    # without the stop every answer runs to the 48-token limit and takes several times as long, though its first
-    # word is still the label.
+    # without the stop every answer runs to the 48-token limit, though its first word is still the label; "on SmolLM2
+    # it took six to nine times as long" (measured 8.9, 8.0 and 6.3 times; asserted: over 3 times, within one run).
+    # On course-tiny an answer takes about a millisecond either way, so no time is claimed there (2.8-5.3 times).
     right, bare, no_stop = (trap["the model's template, stop at end of turn"], trap["no template"],
                             trap["the model's template, no stop"])
     assert bare["accuracy"] == 0.0 and bare["empty answers"] >= 0.9
     assert no_stop["tokens / answer"] == 48 and right["tokens / answer"] < 10
-    assert no_stop["accuracy"] == right["accuracy"] and no_stop["ms / answer"] > 3 * right["ms / answer"]
+    assert no_stop["accuracy"] == right["accuracy"]
+    if not tiny:
+        assert no_stop["ms / answer"] > 3 * right["ms / answer"]
     assert metrics["stops_end_turns"] is True
 
 
