@@ -28,10 +28,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "peft_learning_rate": 1e-2,
         "n_test": 200,
         "n_shots": 1,  # course-tiny reads at most 256 tokens: one solved example and the question fit
+        "gradient_accumulation_steps": 1,
     },
     # The laptop profile: the real SLM. 30 steps of 8 examples: LoRA takes about 95 s on 2 cores and goes from 0 % to
     # 68 % strict accuracy on the 200 test phrases (lesson 03, 2026-12-01); peft_learning_rate 3e-4 is issue 25's, and full
-    # fine-tuning takes the usual smaller rate for a pretrained model of this size.
+    # fine-tuning takes the usual smaller rate for a pretrained model of this size. Each step's 8 examples run as 2
+    # micro-batches of 4 (gradient_accumulation_steps 2): the same step to float rounding (lesson 08), and on these 2
+    # cores LoRA's steps take 1.38x less time (bench/micro_batch.py, 2026-12-03; full fine-tuning's 1.02x).
     "cpu": {
         "model_id": SMOLLM2_135M,
         "max_steps": 30,
@@ -40,6 +43,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "peft_learning_rate": 3e-4,
         "n_test": None,
         "n_shots": 4,
+        "gradient_accumulation_steps": 2,
     },
     "gpu": {
         "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -49,6 +53,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "peft_learning_rate": 2e-4,
         "n_test": None,
         "n_shots": 4,
+        "gradient_accumulation_steps": 1,
     },
 }
 
@@ -57,7 +62,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 # positions hold. A lesson or a learner that runs course-tiny at another profile gets these, not the real SLM's rates,
 # which are a hundred times smaller.
 COURSE_TINY_SETTINGS: dict[str, Any] = {
-    name: PROFILES["ci"][name] for name in ("max_steps", "batch_size", "learning_rate", "peft_learning_rate", "n_shots")
+    name: PROFILES["ci"][name]
+    for name in ("max_steps", "batch_size", "learning_rate", "peft_learning_rate", "n_shots", "gradient_accumulation_steps")
 }
 
 

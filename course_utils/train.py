@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from course_utils.config import Params
+from course_utils.distributed import share_of_batch
 from course_utils.memory import MB, PeakMemory
 from course_utils.models import count_parameters, find_lora_target_modules
 from course_utils.runs import atomic_directory
@@ -95,15 +96,21 @@ def make_peft_config(
 
 
 def sft_config(params: Params, output_dir: Path, max_steps: int, learning_rate: float, **overrides: Any) -> Any:
-    """SFTConfig with the course's settings: completion-only loss, short sequences, no checkpoints, seeded."""
+    """SFTConfig with the course's settings: completion-only loss, short sequences, no checkpoints, seeded.
+
+    Each optimizer step takes `params.batch_size` examples, in `params.gradient_accumulation_steps` micro-batches
+    of equal size (ValueError naming the parameter when they do not divide the batch).
+    """
     import torch
     from trl import SFTConfig
 
     on_gpu = torch.cuda.is_available()
+    accumulation = params.gradient_accumulation_steps
     settings: dict[str, Any] = dict(
         output_dir=str(output_dir),
         max_steps=max_steps,
-        per_device_train_batch_size=params.batch_size,
+        per_device_train_batch_size=share_of_batch(params.batch_size, accumulation, "gradient_accumulation_steps"),
+        gradient_accumulation_steps=accumulation,
         learning_rate=learning_rate,
         lr_scheduler_type="cosine",
         warmup_steps=max(1, max_steps // 10),

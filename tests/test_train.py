@@ -105,3 +105,17 @@ def test_lora_on_the_gpu_profiles_model_shape_trains_under_two_percent() -> None
     per_block = 2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536
     assert memory.quantizable_parameter_count(skeleton) == 30 * per_block
     assert total == 30 * per_block + 49152 * 576 + (2 * 30 + 1) * 576
+
+
+def test_a_step_runs_in_the_profiles_micro_batches_and_a_split_that_does_not_divide_is_refused(tmp_path) -> None:
+    # The cpu profile runs each step's 8 examples as 2 micro-batches of 4 (bench/micro_batch.py); ci and gpu in one pass.
+    cpu = train.sft_config(config.resolve_params("cpu"), tmp_path, 30, 3e-4)
+    assert (cpu.per_device_train_batch_size, cpu.gradient_accumulation_steps) == (4, 2)
+    for profile in ("ci", "gpu"):
+        one = train.sft_config(config.resolve_params(profile), tmp_path, 30, 3e-4)
+        assert (one.per_device_train_batch_size, one.gradient_accumulation_steps) == (config.PROFILES[profile]["batch_size"], 1)
+    # Course-tiny at the cpu profile takes the settings it was tuned with: one pass of 16.
+    tiny = train.sft_config(config.resolve_params("cpu", model_id=config.COURSE_TINY), tmp_path, 30, 3e-4)
+    assert (tiny.per_device_train_batch_size, tiny.gradient_accumulation_steps) == (16, 1)
+    with pytest.raises(ValueError, match=r"batch_size \(8\) must be a multiple of gradient_accumulation_steps \(3\)"):
+        train.sft_config(config.resolve_params("cpu", gradient_accumulation_steps=3), tmp_path, 30, 3e-4)
