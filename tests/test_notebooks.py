@@ -120,7 +120,8 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         assert metrics["params"]["max_steps"] == 30
         # "full fine-tuning reaches 94 %, LoRA 68 % and IA3 22 %" (greedy, so it repeats here; 3 points for another CPU);
         # "LoRA trains 1.8 % of the weights and saves a 9.4 MB adapter against a 513 MB checkpoint; IA3 trains 0.04 %
-        # and saves 0.24 MB"; "the three measured peaks are close too (within a fifth of each other)": 4.4-4.7 GB.
+        # and saves 0.24 MB"; "the three measured peaks are close too (within a third of each other)": 4.0-4.9 GB on
+        # 2026-12-03, with LoRA and IA3 in micro-batches of 4 (4.4-4.7 GB in one batch of 8 before).
         accuracy = [methods[name]["accuracy"] for name in ("full", "lora", "ia3")]
         assert accuracy == pytest.approx([0.94, 0.68, 0.22], abs=0.03)
         assert methods["lora"]["trainable_pct"] == pytest.approx(1.78, abs=0.01)
@@ -128,7 +129,7 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         sizes = [methods[name]["checkpoint_mb"] for name in ("lora", "full", "ia3")]
         assert sizes == pytest.approx([9.4, 513, 0.24], rel=0.02)
         peaks = [m["peak_memory_mb"] for m in methods.values()]
-        assert max(peaks) <= 1.2 * min(peaks)
+        assert max(peaks) <= 4 / 3 * min(peaks)
     else:
         # "IA3 has barely moved: its loss stays high and it does not yet answer with a label."
         assert methods["ia3"]["accuracy"] <= 0.10
@@ -230,10 +231,11 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         assert low <= metrics["qlora_minus_lora"] <= high and low > -0.10
     else:
-        # SmolLM2: "QLoRA scored 62.5 % against LoRA's 68 %, and the interval of the difference, -11 to 0 points, leaves
-        # open a cost of up to 11 points while not showing any" (greedy on this CPU; allow 3 points elsewhere).
-        assert (metrics["qlora_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.625, 0.68), abs=0.03)
-        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.12 and high >= 0
+        # SmolLM2, each step in two micro-batches of 4: "QLoRA scored 61 % against LoRA's 68 %, and the interval of the
+        # difference, -12.5 to -1.5 points, shows a cost: at least 1.5 and up to 12.5 points" (greedy on this CPU; allow
+        # 3 points elsewhere). In one batch of 8 it had scored 62.5 %, with an interval of -11 to 0.
+        assert (metrics["qlora_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.61, 0.68), abs=0.03)
+        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.14 and high < 0
     assert metrics["qlora_step_time_ratio"] > 0  # printed, never asserted as faster or slower: a timing
     assert metrics["methods"]["qlora"]["trainable_params"] == metrics["methods"]["lora"]["trainable_params"]
     # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %; require under half),
@@ -269,11 +271,11 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         speed = metrics["tokens_per_second"]
         assert max(speed["ort_int8"], speed["ort_int4"]) <= 1.3 * speed["ort_fp32"]
     else:
-        # SmolLM2: "the int4 export scored 27.5 % against LoRA's 68 %" (greedy; allow 3 points for another CPU), and
+        # SmolLM2: "the int4 export scored 28 % against LoRA's 68 %" (greedy; allow 3 points for another CPU), and
         # "int4 decoded 2.4x as fast as fp32" (117 against 49 tokens/s side by side; a timing, so only 1.5x asserted).
-        assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.275, 0.68), abs=0.03)
-        # "while int8 scored 65 %" (allow 3 points), and "int8 ... about 2x fp32" (91 against 46 tokens/s; 1.5x asserted).
-        assert metrics["int8_accuracy"] == pytest.approx(0.65, abs=0.03)
+        assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.28, 0.68), abs=0.03)
+        # "while int8 scored 64 %" (allow 3 points), and "int8 ... about 2x fp32" (91 against 46 tokens/s; 1.5x asserted).
+        assert metrics["int8_accuracy"] == pytest.approx(0.64, abs=0.03)
         speed = metrics["tokens_per_second"]
         assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_fp32"] > speed["torch_fp32"]
         assert speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
@@ -303,9 +305,9 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
             for name in routes:
                 assert abs(accuracy[name] - lora) <= 0.05, (name, accuracy[name], lora)
         else:
-            # SmolLM2: "47 % (auto-opt), 40 % (the config workflow) and 27.5 % (section 3), against 68 % in PyTorch" (the
+            # SmolLM2: "46.5 % (auto-opt), 38 % (the config workflow) and 28 % (section 3), against 68 % in PyTorch" (the
             # export is deterministic; allow 3 points for another CPU). "Olive's [routes lost] less than the course's."
-            assert [accuracy[name] for name in routes] == pytest.approx([0.47, 0.40, 0.275], abs=0.03)
+            assert [accuracy[name] for name in routes] == pytest.approx([0.465, 0.38, 0.28], abs=0.03)
             assert lora == pytest.approx(0.68, abs=0.03) and olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
         # "The adapter olive finetune trained ... scores far lower": measured 4-24 % in four runs (Olive's training does
         # not repeat from run to run) against 59.5 %; require 15 points lower.
@@ -357,9 +359,9 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
         assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
     else:
         # SmolLM2 at the cpu profile, greedy (allow 3 points, or 5 % of a perplexity, for another CPU's rounding):
-        # "full 94 %, LoRA and merged 68 %, QLoRA 61 %, int4 ONNX 27.5 %";
+        # "full 94 %, LoRA and merged 68 %, QLoRA 63 %, int4 ONNX 28 %";
         accuracy = {name: v["accuracy"] for name, v in variants.items()}
-        expected = {"base": 0.0, "full": 0.94, "lora": 0.68, "qlora": 0.61, "merged": 0.68, "onnx_int4": 0.275}
+        expected = {"base": 0.0, "full": 0.94, "lora": 0.68, "qlora": 0.63, "merged": 0.68, "onnx_int4": 0.28}
         assert accuracy == pytest.approx(expected, abs=0.03)
         # "perplexity did not rise for full fine-tuning or LoRA (194.6 and 204 against 206); it did for QLoRA (259)";
         assert variants["full"]["perplexity"] < variants["lora"]["perplexity"] < base["perplexity"]
@@ -692,15 +694,15 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
                    for name in ("f16", "q8_0", "Q4_K_M"))
         assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.615, abs=0.005)  # "and ONNX int4 61.5 %"
     else:
-        # "92.5 % still the same at q8_0, 88 % at Q4_K_M"; "66 % and 65 %" against 68 %; "the ONNX int4 export
-        # of the same adapter scores 27.5 %" (lesson 05's check asserts that number; here: far below Q4_K_M's).
-        assert metrics["parity"]["q8_0"] == pytest.approx(0.925, abs=0.03)
-        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.88, abs=0.03)
+        # "91.5 % still the same at q8_0, 89.5 % at Q4_K_M"; "65.5 % each" against 68 %; "the ONNX int4 export
+        # of the same adapter scores 28 %" (lesson 05's check asserts that number; here: far below Q4_K_M's).
+        assert metrics["parity"]["q8_0"] == pytest.approx(0.915, abs=0.03)
+        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.895, abs=0.03)
         assert torch_scores["accuracy"] == pytest.approx(0.68, abs=0.005)
         assert torch_scores["accuracy_ci"] == pytest.approx([0.615, 0.745], abs=0.005)
-        assert scores["GGUF q8_0"]["accuracy"] == pytest.approx(0.66, abs=0.005)
-        assert scores["GGUF Q4_K_M"]["accuracy"] == pytest.approx(0.65, abs=0.005)
-        assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.275, abs=0.005)
+        assert scores["GGUF q8_0"]["accuracy"] == pytest.approx(0.655, abs=0.005)
+        assert scores["GGUF Q4_K_M"]["accuracy"] == pytest.approx(0.655, abs=0.005)
+        assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.28, abs=0.005)
         assert scores["ONNX int4"]["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"] - 0.2
         # "every GGUF file decodes several times faster than PyTorch" (two runs: 4.2-5.8 and 5.7-6.6 times): at least
         # three times, a ratio within one run. Their order among themselves changed between runs, and is not claimed.
