@@ -314,6 +314,16 @@ def validate_value(name: str, value: Any) -> None:
         raise ValueError(f"{name} {problem} (got {value!r})")
 
 
+def share_of_batch(batch_size: int, parts: int, name: str) -> int:
+    """`batch_size` split into `parts` equal shares; ValueError naming `name` when it does not divide evenly."""
+    if parts < 1 or batch_size % parts:
+        raise ValueError(
+            f"batch_size ({batch_size}) must be a multiple of {name} ({parts}): each of the {parts} parts takes "
+            f"an equal share of the batch; valid here: {[n for n in range(1, batch_size + 1) if batch_size % n == 0]}"
+        )
+    return batch_size // parts
+
+
 def resolve_params(profile: str = "ci", **overrides: Any) -> Params:
     """Profile defaults, then every override that is not None; each value is validated.
 
@@ -332,4 +342,5 @@ def resolve_params(profile: str = "ci", **overrides: Any) -> Params:
     params = replace(Params(), **values)
     for name in PARAMETER_NAMES:
         validate_value(name, getattr(params, name))
+    share_of_batch(params.batch_size, params.gradient_accumulation_steps, "gradient_accumulation_steps")  # at the top
     return params

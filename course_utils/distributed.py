@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from course_utils.config import share_of_batch  # noqa: F401  (lesson 08 calls it from here)
+
 PROGRESS_PREFIX = "[rank "
 """Lines the training script prints with this prefix are shown while it runs; everything else is kept for errors."""
 
@@ -41,16 +43,6 @@ def check_num_processes(num_processes: Any) -> None:
     from course_utils.config import validate_value
 
     validate_value("num_processes", num_processes)
-
-
-def share_of_batch(batch_size: int, parts: int, name: str) -> int:
-    """`batch_size` split into `parts` equal shares; ValueError naming `name` when it does not divide evenly."""
-    if parts < 1 or batch_size % parts:
-        raise ValueError(
-            f"batch_size ({batch_size}) must be a multiple of {name} ({parts}): each of the {parts} parts takes "
-            f"an equal share of the batch; valid here: {[n for n in range(1, batch_size + 1) if batch_size % n == 0]}"
-        )
-    return batch_size // parts
 
 
 # Seconds a launch of several processes may take before it is stopped (lesson 08's takes about a minute at cpu).

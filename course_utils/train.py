@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from course_utils.config import Params
-from course_utils.distributed import share_of_batch
+from course_utils.config import Params, share_of_batch
 from course_utils.memory import MB, PeakMemory
 from course_utils.models import count_parameters, find_lora_target_modules
 from course_utils.runs import atomic_directory

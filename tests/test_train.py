@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from course_utils import config, data, train
@@ -117,5 +119,9 @@ def test_a_step_runs_in_the_profiles_micro_batches_and_a_split_that_does_not_div
     # Course-tiny at the cpu profile takes the settings it was tuned with: one pass of 16.
     tiny = train.sft_config(config.resolve_params("cpu", model_id=config.COURSE_TINY), tmp_path, 30, 3e-4)
     assert (tiny.per_device_train_batch_size, tiny.gradient_accumulation_steps) == (16, 1)
-    with pytest.raises(ValueError, match=r"batch_size \(8\) must be a multiple of gradient_accumulation_steps \(3\)"):
-        train.sft_config(config.resolve_params("cpu", gradient_accumulation_steps=3), tmp_path, 30, 3e-4)
+    # A split that does not divide the batch fails at the top of a lesson (resolve_params), and in sft_config itself.
+    uneven = r"batch_size \(8\) must be a multiple of gradient_accumulation_steps \(3\)"
+    with pytest.raises(ValueError, match=uneven):
+        config.resolve_params("cpu", gradient_accumulation_steps=3)
+    with pytest.raises(ValueError, match=uneven):
+        train.sft_config(dataclasses.replace(config.resolve_params("cpu"), gradient_accumulation_steps=3), tmp_path, 30, 3e-4)
