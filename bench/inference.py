@@ -28,7 +28,7 @@ def main() -> None:
 
     folder = smollm2_135m_folder() if args.model == "135m" else Path(models.resolve_model_path(args.model))
     tokenizer = models.load_tokenizer(str(folder))
-    ids = tokenizer("What is the tone of this phrase? Honestly, I am thrilled: we won the championship.",
+    ids = tokenizer("What is the tone of this phrase? I am grateful because the band played our favourite song.",
                     add_special_tokens=False)["input_ids"]
     provider = "cuda" if args.device == "cuda" else "cpu"
     onnx = {p: export.build_onnx(folder, ROOT / ".cache" / "bench-onnx" / f"{folder.name}-{p}-{provider}", p, provider)

@@ -31,7 +31,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gradient_accumulation_steps": 1,
     },
     # The laptop profile: the real SLM. 30 steps of 8 examples: LoRA takes about 95 s on 2 cores and goes from 0 % to
-    # 68 % strict accuracy on the 200 test phrases (lesson 03, 2026-12-01); peft_learning_rate 3e-4 is issue 25's, and full
+    # 84 % strict accuracy on the 200 test phrases (lesson 03, 2026-12-03); peft_learning_rate 3e-4 is issue 25's, and full
     # fine-tuning takes the usual smaller rate for a pretrained model of this size. Each step's 8 examples run as 2
     # micro-batches of 4 (gradient_accumulation_steps 2): the same step to float rounding (lesson 08), and on these 2
     # cores LoRA's steps run 1.38x faster (bench/micro_batch.py, 2026-12-03; full fine-tuning's 1.02x).

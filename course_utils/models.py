@@ -48,7 +48,7 @@ class TinyRecipe:
     num_attention_heads: int = 2
     num_key_value_heads: int = 1
     max_position_embeddings: int = 256
-    pretrain_steps: int = 300
+    pretrain_steps: int = 1500
     pretrain_batch_size: int = 32
     pretrain_learning_rate: float = 3e-3
     seed: int = 0
@@ -58,6 +58,7 @@ def _pretraining_texts() -> list[str]:
     """Plain text for the tokenizer and pretraining: the train splits only, without labels."""
     root = course_root() / "data"
     texts = [json.loads(line)["phrase"] for line in (root / "tone" / "train.jsonl").read_text().splitlines()]
+    texts += [json.loads(line)["text"] for line in (root / "corpus" / "pretrain.jsonl").read_text().splitlines()]
     for line in (root / "qa" / "train.jsonl").read_text().splitlines():
         row = json.loads(line)
         texts += [row["input"], row["output"]]

@@ -106,16 +106,69 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def tone_phrases(rng: random.Random, tone: str, count: int) -> list[str]:
-    """Return `count` distinct phrases carrying `tone`, from a few sentence patterns."""
-    cues, events = TONES[tone]["cues"], TONES[tone]["events"]
+# Held out of training entirely: the last TONE_HELD_OUT_EVENTS situations of each tone, and the TEST_PATTERNS.
+TONE_HELD_OUT_EVENTS = 8
+CORPUS_SEED = SEED + 4  # course-tiny's unlabelled pretraining sentences
+# Reactions that follow any tone (shared by all four): a word or phrase that appears with every label decides none.
+SHARED_REACTIONS = [
+    "my hands were trembling", "I had to sit down", "I could not say a word", "my heart was racing",
+    "I called my sister straight away", "I just stood there", "I will never forget it", "I could not sleep that night",
+    "tears came to my eyes", "I kept thinking about it all day",
+]
+
+
+# Feeling words held out of training: every test phrase names its tone with one of these. They are common words, so
+# a pretrained model knows them (a real one from its pretraining; course-tiny from corpus/pretrain.jsonl); a classifier
+# trained on the labelled phrases has never seen them.
+TONE_HELD_OUT_CUES = {
+    "joy": ["overjoyed", "ecstatic", "elated", "cheerful"],
+    "sadness": ["heartbroken", "devastated", "miserable", "grieving"],
+    "fear": ["terrified", "petrified", "frightened", "panicked"],
+    "surprise": ["astonished", "stunned", "amazed", "startled"],
+}
+
+
+def tone_cues(tone: str, held_out: bool) -> list[str]:
+    """A tone's feeling words for one split: its held-out ones (test), or the rest (training)."""
+    held = TONE_HELD_OUT_CUES[tone]
+    return held if held_out else [cue for cue in TONES[tone]["cues"] if cue not in held]
+
+
+def _other_cue(rng: random.Random, tone: str) -> str:
+    """A training feeling word of another tone: negated or contrasted, it points away from the label."""
+    return rng.choice(tone_cues(rng.choice([t for t in TONES if t != tone]), held_out=False))
+
+
+def tone_patterns(rng: random.Random, tone: str, events: list[str], held_out: bool) -> list:
+    """The sentence patterns of one split. Every phrase names its tone's own feeling word once; most also name
+    another tone's, negated ("not scared at all") or set against it ("I expected to be sad, but"), and some add a
+    reaction all four tones share. Which word is the tone depends on where it stands, not on the word alone.
+    The held-out split adds patterns training never used."""
+    cues = tone_cues(tone, held_out)
+    event = lambda: rng.choice(events)  # noqa: E731
+    cue = lambda: rng.choice(cues)  # noqa: E731
+    subject = lambda: rng.choice(SUBJECTS)  # noqa: E731
     patterns = [
-        lambda: f"{rng.choice(SUBJECTS)} {rng.choice(cues)} because {rng.choice(events)}.",
-        lambda: f"{rng.choice(SUBJECTS)} {rng.choice(cues)}: {rng.choice(events)}.",
-        lambda: f"{_cap(rng.choice(OPENERS) + rng.choice(events))}, and {rng.choice(SUBJECTS).lower()} {rng.choice(cues)}.",
-        lambda: f"{_cap(rng.choice(OPENERS) + rng.choice(events))}.",
-        lambda: f"{_cap(rng.choice(cues))}! {_cap(rng.choice(events))}.",
+        lambda: f"{subject()} {cue()} because {event()}.",
+        lambda: f"{_cap(rng.choice(OPENERS) + event())}, and I was {cue()}.",
+        lambda: f"I was not {_other_cue(rng, tone)} at all; I was {cue()}: {event()}.",
+        lambda: f"I expected to be {_other_cue(rng, tone)}, but I was {cue()} when {event()}.",
+        lambda: f"{_cap(event())}, and {rng.choice(SHARED_REACTIONS)}. I felt {cue()}, not {_other_cue(rng, tone)}.",
     ]
+    if held_out:
+        patterns += [
+            lambda: f"Everyone thought I would be {_other_cue(rng, tone)}; in fact I was {cue()}, since {event()}.",
+            lambda: f"{_cap(event())}. {_cap(rng.choice(SHARED_REACTIONS))}, and honestly I am {cue()}.",
+            lambda: f"Not {_other_cue(rng, tone)}, not at all: just {cue()}, because {event()}.",
+        ]
+    return patterns
+
+
+def tone_phrases(rng: random.Random, tone: str, count: int, held_out: bool) -> list[str]:
+    """`count` distinct phrases carrying `tone`: from the tone's training situations, or its held-out ones."""
+    all_events = TONES[tone]["events"]
+    events = all_events[-TONE_HELD_OUT_EVENTS:] if held_out else all_events[:-TONE_HELD_OUT_EVENTS]
+    patterns = tone_patterns(rng, tone, events, held_out)
     phrases: set[str] = set()
     while len(phrases) < count:
         phrases.add(rng.choice(patterns)())
@@ -123,16 +176,39 @@ def tone_phrases(rng: random.Random, tone: str, count: int) -> list[str]:
 
 
 def make_tone(rng: random.Random) -> tuple[list[dict], list[dict]]:
-    """Split per label so both splits are balanced and no phrase is in both."""
+    """Balanced splits; the test split's situations and some of its patterns never occur in training."""
     train, test = [], []
     for tone in TONES:
-        phrases = tone_phrases(rng, tone, TONE_TRAIN_PER_LABEL + TONE_TEST_PER_LABEL)
-        rng.shuffle(phrases)
-        test += [{"phrase": p, "tone": tone} for p in phrases[:TONE_TEST_PER_LABEL]]
-        train += [{"phrase": p, "tone": tone} for p in phrases[TONE_TEST_PER_LABEL:]]
+        train += [{"phrase": p, "tone": tone} for p in tone_phrases(rng, tone, TONE_TRAIN_PER_LABEL, held_out=False)]
+        test += [{"phrase": p, "tone": tone} for p in tone_phrases(rng, tone, TONE_TEST_PER_LABEL, held_out=True)]
     rng.shuffle(train)
     rng.shuffle(test)
     return train, test
+
+
+MEANING_SENTENCES = [
+    "To be {cue} is to feel {tone}.", "Someone who is {cue} feels {tone}.", "The word {cue} means {tone}.",
+    "I was {cue}, full of {tone}.", "{cue}: a feeling of {tone}.",
+]
+
+
+def pretraining_corpus() -> list[str]:
+    """Unlabelled sentences for course-tiny's pretraining: every situation of every tone, held-out ones included,
+    next to its tone's feeling words, as a real pretraining corpus holds them; no label and no prompt."""
+    rng = random.Random(CORPUS_SEED)
+    texts = []
+    for tone, words in TONES.items():
+        for event in words["events"]:
+            for cue in words["cues"]:
+                subject = rng.choice(SUBJECTS)
+                texts.append(f"{_cap(event)}, and {subject if subject.startswith('I ') else subject[0].lower() + subject[1:]} {cue}.")
+    # What each feeling word means, as a dictionary or any large text says it: "elated" goes with joy.
+    for tone, words in TONES.items():
+        for cue in words["cues"]:
+            for sentence in MEANING_SENTENCES:
+                texts.append(sentence.format(cue=cue, tone=tone))
+    rng.shuffle(texts)
+    return texts
 
 
 def make_qa(rng: random.Random) -> tuple[list[dict], list[dict]]:
@@ -417,6 +493,7 @@ def main(out_dir: Path | None = None) -> None:
     write_jsonl(here / "tone" / "train.jsonl", tone_train)
     write_jsonl(here / "tone" / "test.jsonl", tone_test)
     write_jsonl(here / "qa" / "train.jsonl", qa_train)
+    write_jsonl(here / "corpus" / "pretrain.jsonl", [{"text": text} for text in pretraining_corpus()])
     write_jsonl(here / "qa" / "test.jsonl", qa_test)
     extract = make_extract()
     for split, rows in extract.items():

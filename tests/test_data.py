@@ -35,6 +35,63 @@ def test_no_phrase_is_in_both_tone_splits() -> None:
     assert not train & set(test)
 
 
+def _names(phrase: str, word: str) -> bool:
+    return re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", phrase) is not None
+
+
+def test_no_held_out_situation_feeling_word_or_pattern_of_the_tone_set_occurs_in_training() -> None:
+    module = _make_data_module()
+    train = [normalized(r["phrase"]) for r in data.load_tone("data/tone/train.jsonl")]
+    test = data.load_tone("data/tone/test.jsonl")
+    held_events = {tone: [normalized(e) for e in words["events"][-module.TONE_HELD_OUT_EVENTS:]]
+                   for tone, words in module.TONES.items()}
+    for tone, events in held_events.items():
+        for event in events:
+            assert not any(event in phrase for phrase in train), (tone, event)
+        for cue in module.TONE_HELD_OUT_CUES[tone]:
+            assert not any(_names(phrase, cue) for phrase in train), (tone, cue)
+    # Every test phrase is about one of its tone's held-out situations and names one of its held-out feeling words.
+    for row in test:
+        phrase = normalized(row["phrase"])
+        assert any(event in phrase for event in held_events[row["tone"]]), row
+        assert any(_names(phrase, cue) for cue in module.TONE_HELD_OUT_CUES[row["tone"]]), row
+    # The patterns only the test split uses occur there, and never in training.
+    for marker in ("everyone thought i would be", "and honestly i am", "not at all: just"):
+        assert not any(marker in phrase for phrase in train), marker
+        assert sum(marker in normalized(r["phrase"]) for r in test) >= 10, marker
+
+
+def test_most_tone_phrases_name_another_tones_feeling_word_against_the_label() -> None:
+    """Negation and contrast: another tone's training feeling word in the phrase, pointing away from the label."""
+    module = _make_data_module()
+    train_cues = {tone: module.tone_cues(tone, held_out=False) for tone in module.TONES}
+    for split in ("train", "test"):
+        rows = data.load_tone(f"data/tone/{split}.jsonl")
+        other = [any(_names(normalized(r["phrase"]), cue) for tone, cues in train_cues.items() if tone != r["tone"]
+                     for cue in cues) for r in rows]
+        assert sum(other) / len(rows) > 0.5, split
+
+
+def test_a_bag_of_words_classifier_does_not_solve_the_tone_test_set() -> None:
+    """The bound that keeps the set from becoming keyword-solvable again.
+
+    On the first set, where each tone had its own feeling words and situations, CountVectorizer + LogisticRegression
+    scored 100 %. On this one it scores 29 % (chance: 25 %; naive Bayes 26.5 %, tf-idf with bigrams 25.5 %, character
+    n-grams 23.5 %): every test phrase names its tone with a feeling word training never uses, about a situation
+    training never uses, and most name another tone's training feeling word, negated or contrasted, which points the
+    classifier away. Above 50 % the words alone would again decide a clear share of the test set.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    train, test = data.load_tone("data/tone/train.jsonl"), data.load_tone("data/tone/test.jsonl")
+    classifier = make_pipeline(CountVectorizer(), LogisticRegression(max_iter=2000))
+    classifier.fit([r["phrase"] for r in train], [r["tone"] for r in train])
+    accuracy = classifier.score([r["phrase"] for r in test], [r["tone"] for r in test])
+    assert accuracy < 0.5, f"a bag-of-words classifier scores {accuracy:.1%} on the tone test set"
+
+
 def test_qa_rows_have_input_and_output_and_disjoint_splits() -> None:
     train, test = data.load_qa("data/qa/train.jsonl"), data.load_qa("data/qa/test.jsonl")
     assert len(train) >= 100 and len(test) >= 20

@@ -54,6 +54,6 @@ def test_empty_test_split_is_a_clear_error(tiny_model_and_tokenizer) -> None:
 
 def test_perplexity_is_low_on_text_the_model_was_pretrained_on(tiny_model_and_tokenizer) -> None:
     model, tokenizer = tiny_model_and_tokenizer
-    seen = evaluate.perplexity(model, tokenizer, ["Honestly, I am thrilled: we won the championship."])
+    seen = evaluate.perplexity(model, tokenizer, ["I am grateful because the band played our favourite song."])
     unseen = evaluate.perplexity(model, tokenizer, ["Quarterly revenue projections exceeded consensus estimates."])
     assert 1 < seen < unseen

@@ -34,19 +34,22 @@ def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
     # Shipped data sizes, and the held-out split shares no phrase with training.
     assert metrics["n_train"] >= 1000 and metrics["n_test"] == 200 and metrics["split_overlap"] == 0
     assert metrics["labels"] == ["fear", "joy", "sadness", "surprise"]
-    # "Every example fits in under 128 tokens with either model" (course-tiny: 95; SmolLM2, system message and all: 79).
+    # "Every example fits in under 128 tokens with either model" (course-tiny: 103; SmolLM2, system message and all: 88).
     assert 0 < metrics["max_tokens"] < 128
-    # Section 6: "The classical classifier scores 100 % at both profiles (it uses no language model)" (measured 100 %,
-    # interval 100 % to 100 %); the words the prose names are among the six top words it printed.
-    assert metrics["classical_accuracy"] == 1.0 and metrics["classical_ci"] == [1.0, 1.0]
+    # Section 6: the classical classifier "gets every one right" of its training phrases and scores 29 % on the test
+    # phrases at both profiles (it uses no language model; measured 29 %, interval 23 % to 35 %, which holds chance):
+    # the words the prose names are among the six top words it printed.
+    assert metrics["classical_train_accuracy"] == 1.0
+    assert metrics["classical_accuracy"] == pytest.approx(0.29, abs=0.005)
+    assert metrics["classical_ci"] == pytest.approx([0.23, 0.35], abs=0.005) and metrics["classical_ci"][0] <= 0.25
     top = metrics["classical_top_words"]
-    assert {"happy"} <= set(top["joy"]) and {"shaking", "is"} <= set(top["fear"])
-    assert {"hospital", "was"} <= set(top["sadness"]) and {"surprised", "parrot"} <= set(top["surprise"])
-    # "Fine-tuning, in lesson 02, ... still below the classifier" (asserted by check_02 too): when lesson 02 had run.
-    assert all(accuracy < metrics["classical_accuracy"] for accuracy in metrics["fine_tuned_lesson_02"].values())
+    assert {"proud", "for"} <= set(top["joy"]) and {"footsteps", "is"} <= set(top["fear"])
+    assert {"lonely", "grandmother"} <= set(top["sadness"]) and {"baffled"} <= set(top["surprise"])
+    # "Fine-tuning, in lesson 02, ... well above the classifier" (asserted by check_02 too): when lesson 02 had run.
+    assert all(accuracy > metrics["classical_ci"][1] for accuracy in metrics["fine_tuned_lesson_02"].values())
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         # "course-tiny reads at most 256 tokens, so at the ci profile it gets one example (n_shots = 1), which leaves
-        # room for the answer": measured 156 tokens, and the 16 of an answer fit.
+        # room for the answer": measured 176 tokens, and the 16 of an answer fit.
         assert metrics["context_window"] == 256
         assert metrics["n_shots"] == 1 and metrics["few_shot_longest_prompt"] + 16 <= 256
         # "does no better with an example in its prompt: 0 % strict and lenient" (measured 0 % and 0 %).
@@ -67,26 +70,27 @@ def check_01_intro(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["model_params"] == 134_515_008 and metrics["tied_head"] is True
     # "strict accuracy is 0 % and every answer is invalid": measured exactly that (greedy, so it repeats).
     assert metrics["base_accuracy"] == 0.0 and metrics["base_invalid_rate"] == 1.0
-    # "half of its answers name exactly one label, and that label is right 70 % of the time: lenient accuracy 35 %":
-    # measured 50 %, 70 % and 35 % on the 200 phrases; allow 5 points either way for a different CPU's rounding.
-    assert metrics["base_names_one_label"] == pytest.approx(0.50, abs=0.05)
-    assert metrics["base_lenient_accuracy"] / metrics["base_names_one_label"] == pytest.approx(0.70, abs=0.05)
-    assert metrics["base_lenient_accuracy"] == pytest.approx(0.35, abs=0.05)
-    # "picks the right label 30 % of the time, which this run cannot tell from chance: the interval includes 25 %".
+    # "64 % of its answers name exactly one label, and that label is right 62 % of the time: lenient accuracy 40 %":
+    # measured 64 %, 62.5 % and 40 % on the 200 phrases; allow 5 points either way for a different CPU's rounding.
+    assert metrics["base_names_one_label"] == pytest.approx(0.64, abs=0.05)
+    assert metrics["base_lenient_accuracy"] / metrics["base_names_one_label"] == pytest.approx(0.625, abs=0.05)
+    assert metrics["base_lenient_accuracy"] == pytest.approx(0.40, abs=0.05)
+    # "picks the right label 35 % of the time, above chance: the interval (28.5 % to 41.5 %) leaves out 25 %".
     low, high = metrics["base_ranked_ci"]
-    assert metrics["base_ranked_accuracy"] == pytest.approx(0.30, abs=0.05) and low <= 0.25 <= high
-    # Section 6, few-shot: "with four examples, about half of its answers (49 %) are now a label ... almost all sadness
-    # or fear ... 17.5 % strict, below chance (the interval, 12.5 % to 22.5 %, stays under 25 %)". Measured exactly
-    # that (greedy): 98 labels, 54 sadness and 35 fear.
+    assert metrics["base_ranked_accuracy"] == pytest.approx(0.35, abs=0.05) and low > 0.25
+    assert [low, high] == pytest.approx([0.285, 0.415], abs=0.05)
+    # Section 6, few-shot: "with four examples, about a third of its answers (31.5 %) are now a label ... mostly fear
+    # ... 16 % strict, below chance (the interval, 11.5 % to 21.5 %, stays under 25 %)". Measured exactly that
+    # (greedy): 63 labels, 30 of them fear, 2 joy.
     # "SmolLM2 reads 8,192 and gets one per label (n_shots = 4)".
     assert metrics["n_shots"] == 4 and metrics["context_window"] == 8192
-    assert 1 - metrics["few_shot_invalid_rate"] == pytest.approx(0.49, abs=0.05)
+    assert 1 - metrics["few_shot_invalid_rate"] == pytest.approx(0.315, abs=0.05)
     answered = metrics["few_shot_answered_labels"]
-    assert answered.get("sadness", 0) + answered.get("fear", 0) >= 0.8 * sum(answered.values())
-    assert metrics["few_shot_accuracy"] == pytest.approx(0.175, abs=0.03) and metrics["few_shot_ci"][1] < 0.25
-    assert metrics["few_shot_ci"] == pytest.approx([0.125, 0.225], abs=0.03)
-    # "its lenient score is 17.5 % too, below the 35 % its zero-shot sentences named".
-    assert metrics["few_shot_lenient_accuracy"] == pytest.approx(0.175, abs=0.03)
+    assert answered.get("fear", 0) == max(answered.values()) and answered.get("joy", 0) <= 0.1 * sum(answered.values())
+    assert metrics["few_shot_accuracy"] == pytest.approx(0.16, abs=0.03) and metrics["few_shot_ci"][1] < 0.25
+    assert metrics["few_shot_ci"] == pytest.approx([0.115, 0.215], abs=0.03)
+    # "its lenient score is 15.5 %, below the 40 % its zero-shot sentences named".
+    assert metrics["few_shot_lenient_accuracy"] == pytest.approx(0.155, abs=0.03)
     assert metrics["few_shot_lenient_accuracy"] < metrics["base_lenient_accuracy"]
     assert images_in(executed) >= 3  # length histogram, the baseline bars, the alternatives (no pretraining curve)
 
@@ -99,31 +103,43 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     base = metrics["base_accuracy"]
     real = metrics["params"]["model_id"] != config.COURSE_TINY  # SmolLM2 at the cpu profile
     assert base <= 0.10
-    # "LoRA learns the task well above the base model": measured 59.5 % vs 0 % at ci, 68 % vs 0 % on SmolLM2 (cpu);
-    # require +30 points.
+    # "LoRA learns the task well above the base model": measured 59 % vs 0 % at ci (2026-12-03), 84 % vs 0 % on SmolLM2
+    # (cpu, 2026-12-03); require +30 points.
     assert methods["lora"]["accuracy"] >= base + 0.30
-    # "Full fine-tuning scored highest in these few steps": measured 87 % at ci, 94 % on SmolLM2.
-    assert methods["full"]["accuracy"] >= methods["lora"]["accuracy"]
-    # Lesson 01 section 6: "course-tiny to 87 % (full) ... still below the classifier" (its 100 %).
-    assert methods["full"]["accuracy"] < 1.0
+    # "So on SmolLM2 full fine-tuning scored highest in these few steps": 98.5 % on SmolLM2. On course-tiny it no
+    # longer does (87 % against LoRA's 59.5 % on the earlier tone data; 56 % against 59 % now): asserted below.
+    if real:
+        assert methods["full"]["accuracy"] >= methods["lora"]["accuracy"]
+    # Lesson 01 section 6: "Fine-tuning, in lesson 02, ... well above the classifier": the bag-of-words classifier scores
+    # 29 % (interval 23 % to 35 %) at both profiles; full and LoRA score above the top of that interval (measured 56 %
+    # and 59 % at ci, 98.5 % and 84 % on SmolLM2), and below 100 %.
+    assert 0.35 < methods["full"]["accuracy"] < 1.0 and methods["lora"]["accuracy"] > 0.35
     if not real:
-        assert methods["full"]["accuracy"] == pytest.approx(0.87, abs=0.03)
+        # "it scored 56 %, 3 points below LoRA's 59 % (measured on 2026-12-03, one seed)": greedy, so it repeats on
+        # this CPU; 3 points for another's rounding. The new relation: LoRA at least level with full fine-tuning.
+        assert methods["full"]["accuracy"] == pytest.approx(0.56, abs=0.03)
+        assert methods["lora"]["accuracy"] == pytest.approx(0.59, abs=0.03)
+        assert methods["lora"]["accuracy"] >= methods["full"]["accuracy"]
+        # "Full fine-tuning fits the training phrases closest (its training loss ends near 0.003, LoRA's near 2.9)":
+        # measured final losses 0.0026 and 2.87.
+        assert methods["full"]["final_loss"] < 0.01 < methods["lora"]["final_loss"]
     # Trainable share: IA3 < LoRA < full (= 100 %).
     assert methods["ia3"]["trainable_pct"] < methods["lora"]["trainable_pct"] < methods["full"]["trainable_pct"] == 100
-    # "many times smaller": measured 10x at ci, 55x on SmolLM2 (9.4 MB against 513 MB); require at least 5x.
-    # IA3 saves the smallest file.
+    # "many times smaller": measured 10x at ci (0.095 MB against 0.97 MB), 55x on SmolLM2 (9.4 MB against 513 MB);
+    # require at least 5x. IA3 saves the smallest file.
     assert methods["lora"]["checkpoint_mb"] <= 0.2 * methods["full"]["checkpoint_mb"]
     assert methods["ia3"]["checkpoint_mb"] < methods["lora"]["checkpoint_mb"]
-    assert methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]
+    assert methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]  # ci: 6.13 against 2.87; cpu: 0.94 against 0.14
     if real:
-        # Lesson 01 section 6: "takes SmolLM2 to 94 % (full) and 68 % (LoRA) in 30 steps".
+        # Lesson 01 section 6: "takes SmolLM2 to 98.5 % (full) and 84 % (LoRA) in 30 steps".
         assert metrics["params"]["max_steps"] == 30
-        # "full fine-tuning reaches 94 %, LoRA 68 % and IA3 22 %" (greedy, so it repeats here; 3 points for another CPU);
+        # "full fine-tuning reaches 98.5 %, LoRA 84 % and IA3 23 %" (measured 2026-12-03; greedy, so it repeats here;
+        # 3 points for another CPU);
         # "LoRA trains 1.8 % of the weights and saves a 9.4 MB adapter against a 513 MB checkpoint; IA3 trains 0.04 %
-        # and saves 0.24 MB"; "the three measured peaks are close too (within a third of each other)": 4.0-4.9 GB on
-        # 2026-12-03, with LoRA and IA3 in micro-batches of 4 (4.4-4.7 GB in one batch of 8 before).
+        # and saves 0.24 MB"; "the three measured peaks are close too (within a third of each other)": 5.0-5.5 GB on
+        # 2026-12-03 on the new tone data, in micro-batches of 4 (4.0-4.9 GB on the earlier tone data).
         accuracy = [methods[name]["accuracy"] for name in ("full", "lora", "ia3")]
-        assert accuracy == pytest.approx([0.94, 0.68, 0.22], abs=0.03)
+        assert accuracy == pytest.approx([0.985, 0.84, 0.23], abs=0.03)
         assert methods["lora"]["trainable_pct"] == pytest.approx(1.78, abs=0.01)
         assert methods["ia3"]["trainable_pct"] == pytest.approx(0.04, abs=0.005)
         sizes = [methods[name]["checkpoint_mb"] for name in ("lora", "full", "ia3")]
@@ -131,11 +147,11 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         peaks = [m["peak_memory_mb"] for m in methods.values()]
         assert max(peaks) <= 4 / 3 * min(peaks)
     else:
-        # "IA3 has barely moved: its loss stays high and it does not yet answer with a label."
+        # "IA3 has barely moved: its loss stays high and it does not yet answer with a label." (measured 0 %, 2026-12-03)
         assert methods["ia3"]["accuracy"] <= 0.10
-    # "Fewer than one token in ten carries the loss."
+    # "Fewer than one token in ten carries the loss." (ci: 5 of 85 tokens, 6 %; cpu: 4 of 79, 5 %)
     assert 0 < metrics["loss_token_share"] < 0.10
-    # Gradients + optimizer states: full needs about 11x LoRA's (printed); at least 5x.
+    # Gradients + optimizer states: full needs about 11x LoRA's at ci, 55x on SmolLM2 (printed); at least 5x.
     assert metrics["gradient_and_optimizer_ratio"] >= 5
     assert all(m["tokens_per_second"] > 0 and m["peak_memory_mb"] > 0 for m in methods.values())
     # Section 3 writes one LoRA run out with LoraConfig, SFTConfig and SFTTrainer; "train.fine_tune does exactly what
@@ -152,7 +168,8 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
 
 
 def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
-    # LoRA beats the base by a clear margin: measured 59.5 % vs 0 %; require +30 points.
+    # LoRA beats the base by a clear margin: measured 59 % vs 0 % (ci, 2026-12-03), 84 % vs 0 % on SmolLM2 (cpu,
+    # 2026-12-03); require +30 points.
     assert metrics["lora_accuracy"] >= metrics["base_accuracy"] + 0.30
     # Adapter "10x smaller" than the full checkpoint (printed); require at least 5x.
     assert metrics["adapter_mb"] <= 0.2 * metrics["full_checkpoint_mb"]
@@ -160,12 +177,12 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
     real = metrics["params"]["model_id"] != config.COURSE_TINY  # SmolLM2 at the cpu profile
     # Reloading gives the same answers; merging agrees to float32 rounding (under 1e-4 of the largest logit; for
-    # course-tiny under 1e-4 absolute too, while SmolLM2's 30 layers measured 1.2e-4) and keeps the accuracy, while the
-    # base differs "by whole units" (>= 1).
+    # course-tiny under 1e-4 absolute too (measured 1.8e-5), while SmolLM2's 30 layers measured 1.6e-4 on 2026-12-03)
+    # and keeps the accuracy, while the base differs "by whole units" (>= 1; measured 20 at ci, 24 on SmolLM2).
     assert metrics["reload_same_answers"] and metrics["reload_accuracy"] == metrics["lora_accuracy"]
     assert metrics["merge_relative_diff"] <= 1e-4
     assert metrics["merge_max_abs_diff"] <= (1e-3 if real else 1e-4)
-    if real:  # "1.2e-4 ..., yet only a few millionths of its largest logit" (measured 3.2e-6)
+    if real:  # "1.6e-4 ..., yet only a few millionths of its largest logit" (measured 4.3e-6, 2026-12-03)
         assert metrics["merge_relative_diff"] < 1e-5
     assert metrics["base_max_abs_diff"] >= 1.0
     assert metrics["merged_accuracy"] == metrics["lora_accuracy"]
@@ -174,8 +191,9 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     by_hand = metrics["lora_by_hand"]
     assert by_hand["max_abs_diff"] <= 1e-6 and by_hand["starts_as_base"] is True and by_hand["trainable"] == ["A", "B"]
     # Rank sweep: r / 4, r and 4 r, the middle one being section 2's adapter. Adapter size grows in proportion to
-    # rank. Accuracy claims rest on intervals only (one seed, 200 phrases: measured 51 % -> 59.5 % -> 64.5 %, each
-    # +-7 points), so no ordering of accuracies is asserted: noise could flip it.
+    # rank. Accuracy claims rest on intervals (one seed, 200 phrases: measured 36 % -> 59 % -> 37.5 % at ci on
+    # 2026-12-03, each about +-7 points; 52 % -> 84 % -> 98.5 % on SmolLM2 the same day), so the orderings the prose
+    # names are asserted through the paired steps below, not from the accuracies alone.
     sweep = {row["r"]: row for row in metrics["rank_sweep"]}
     assert list(sweep) == [2, 8, 32]
     assert sweep[8]["accuracy"] == metrics["lora_accuracy"] and sweep[8]["adapter_mb"] == metrics["adapter_mb"]
@@ -183,7 +201,10 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     assert sweep[32]["trainable_params"] == 16 * sweep[2]["trainable_params"]
     for row in sweep.values():
         low, high = row["accuracy_ci"]
-        assert low <= row["accuracy"] <= high and 0.05 < high - low < 0.25  # "uncertain by several points"
+        # "uncertain by several points (by fewer near 100 %, as SmolLM2's r = 32 shows at the cpu profile)": over 5
+        # points wide between 10 % and 90 %, where every ci row lies; SmolLM2's r = 32 (98.5 %) is pinned below.
+        near_edge = not 0.10 < row["accuracy"] < 0.90
+        assert low <= row["accuracy"] <= high and high - low < 0.25 and (near_edge or 0.05 < high - low)
     # The paired table: each step's difference, its interval, and "shown by this run" exactly when it excludes zero.
     steps = metrics["rank_steps"]
     assert [step["step"] for step in steps] == ["r 2 -> 8", "r 8 -> 32"]
@@ -193,14 +214,29 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
         assert low <= step["difference"] <= high
         assert step["shown by this run"] == (low > 0 or high < 0)
     if real:
-        # "accuracy went from 54.5 % at r = 2 to 68 % at r = 8 and 90 % at r = 32, and both steps' paired intervals
-        # exclude zero" (30 steps, one seed; greedy, so it repeats on this CPU: allow 3 points for another's rounding).
-        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.545, 0.68, 0.90], abs=0.03)
+        # "accuracy went from 52 % at r = 2 to 84 % at r = 8 and 98.5 % at r = 32, and both steps' paired intervals
+        # exclude zero" (30 steps, one seed, measured 2026-12-03: +32 points, interval 26 to 38.5; +14.5, interval 9.5
+        # to 20; greedy, so it repeats on this CPU: allow 3 points for another's rounding). Takeaways: "r = 32 beat
+        # r = 8 by 14.5 points in one seed".
+        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.52, 0.84, 0.985], abs=0.03)
         assert all(step["shown by this run"] for step in steps)
-        # "LoRA at r = 8 trains 1.8 % of the weights"; "the qa adapter's answers were 0.98 similar" (measured 0.985).
+        assert steps[0]["difference"] > 0 and steps[1]["difference"] > 0
+        # Near 100 % the interval narrows: r = 32's 98.5 % has [96.5 %, 100 %] (3.5 points wide; 3 points for rounding).
+        assert sweep[32]["accuracy_ci"] == pytest.approx([0.965, 1.0], abs=0.03)
+        # "LoRA at r = 8 trains 1.8 % of the weights"; "the qa adapter's answers were 0.96 similar" (measured 0.957 on
+        # 2026-12-03; 0.985 on the earlier qa data, asserted >= 0.95 then: the same 3.5 points, now on both sides).
         assert metrics["lora_trainable_pct"] == pytest.approx(1.78, abs=0.01)
-        assert metrics["multi_adapter"]["qa"]["qa similarity"] >= 0.95
-    # Each adapter is best at its own task on one shared base.
+        assert metrics["multi_adapter"]["qa"]["qa similarity"] == pytest.approx(0.96, abs=0.035)
+    else:
+        # "accuracy went from 36 % at r = 2 up to 59 % at r = 8 and back down to 37.5 % at r = 32, and both steps' paired
+        # intervals exclude zero: in this seed r = 8 beat both its neighbours" (measured 2026-12-03: +23 points, interval
+        # 14 to 31.5; -21.5, interval -30 to -12.5; greedy, so it repeats on this CPU: allow 3 points for another's
+        # rounding).
+        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.36, 0.59, 0.375], abs=0.03)
+        assert all(step["shown by this run"] for step in steps)
+        assert steps[0]["difference"] > 0 > steps[1]["difference"]
+    # Each adapter is best at its own task on one shared base (ci: qa similarity 0.51 with the qa adapter, 0.17 with
+    # the tone adapter; tone accuracy 59 % and 0 %; SmolLM2: 0.96 and 0.39; 84 % and 2.5 %).
     assert metrics["multi_adapter_ok"] is True
     assert metrics["multi_adapter"]["qa"]["qa similarity"] > metrics["multi_adapter"]["tone"]["qa similarity"]
     assert images_in(executed) >= 1  # rank sweep plot
@@ -213,7 +249,8 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
     assert linear["nf4"] <= 0.15 * linear["fp32"]
     assert linear["bf16"] == pytest.approx(0.5 * linear["fp32"])
     assert footprint["nf4"] < footprint["int8"] < footprint["fp32"]
-    # NF4 beats FP4 "on every matrix here"; int8's error is about ten times smaller (at least 5x).
+    # NF4 beats FP4 "on every matrix here"; int8's error is about ten times smaller (at least 5x). course-tiny at ci
+    # (2026-12-03): NF4 0.092, FP4 0.122, int8 0.0094 (9.8x smaller), NF4 lower on all 14 matrices.
     assert metrics["nf4_error"] < metrics["fp4_error"] and metrics["nf4_beats_fp4_share"] == 1.0
     assert metrics["int8_error"] * 5 < metrics["nf4_error"]
     if metrics["params"]["model_id"] != config.COURSE_TINY:
@@ -222,24 +259,30 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
         assert footprint["nf4"] / footprint["fp32"] == pytest.approx(0.31, abs=0.01)
         assert linear["nf4"] / linear["fp32"] == pytest.approx(0.13, abs=0.01)
         assert (metrics["nf4_error"], metrics["fp4_error"]) == pytest.approx((0.094, 0.126), abs=0.002)
-    # QLoRA "learns the task, far above the base model" (+30 points at least; measured 56 % vs 0 %), and the paired
-    # 95 % interval of QLoRA - LoRA "rules out a loss of more than 10 points" (measured -3.5 points, interval
-    # [-7.5, +1]). Where the point falls is not asserted: it moves with the steps and the seed.
+    # QLoRA "learns the task, far above the base model" (+30 points at least; measured 64.5 % vs 0 % at ci on
+    # 2026-12-03), and the paired 95 % interval of QLoRA - LoRA "rules out a loss of more than 2.5 points" (measured
+    # +5.5 points, 64.5 % against 59 %, interval [-2.5, +13.5]: the bound keeps the 2.5 points of slack that the
+    # earlier "10 points" had over its measured [-7.5, +1]). Where the point falls is not asserted: it moves with the
+    # steps and the seed.
     assert metrics["qlora_accuracy"] >= metrics["base_accuracy"] + 0.30
     assert metrics["qlora_minus_lora"] == pytest.approx(metrics["qlora_accuracy"] - metrics["lora_accuracy"])
     low, high = metrics["qlora_minus_lora_ci"]
     if metrics["params"]["model_id"] == config.COURSE_TINY:
-        assert low <= metrics["qlora_minus_lora"] <= high and low > -0.10
+        assert low <= metrics["qlora_minus_lora"] <= high and low > -0.05
+        assert low == pytest.approx(-0.025, abs=0.02)  # "rules out a loss of more than 2.5 points"
     else:
-        # SmolLM2, each step in two micro-batches of 4: "QLoRA scored 61 % against LoRA's 68 %, and the interval of the
-        # difference, -12.5 to -1.5 points, shows a cost: at least 1.5 and up to 12.5 points" (greedy on this CPU; allow
-        # 3 points elsewhere). In one batch of 8 it had scored 62.5 %, with an interval of -11 to 0.
-        assert (metrics["qlora_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.61, 0.68), abs=0.03)
-        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.14 and high < 0
+        # SmolLM2, each step in two micro-batches of 4: "QLoRA scored 66 % against LoRA's 84 %, and the interval of the
+        # difference, -25.5 to -11.5 points, shows a cost: at least 11.5 and up to 25.5 points" (measured on
+        # 2026-12-03; greedy on this CPU; allow 3 points elsewhere). The bounds keep the 1.5 points of slack the earlier
+        # ones had (on the earlier tone data: 61 % against 68 %, interval -12.5 to -1.5; in one batch of 8, 62.5 %,
+        # interval -11 to 0).
+        assert (metrics["qlora_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.66, 0.84), abs=0.03)
+        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.27 and high < -0.10
     assert metrics["qlora_step_time_ratio"] > 0  # printed, never asserted as faster or slower: a timing
     assert metrics["methods"]["qlora"]["trainable_params"] == metrics["methods"]["lora"]["trainable_params"]
-    # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %; require under half),
-    # and lesson 02's estimate is within 15 % of the measured activations (measured 9 %).
+    # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %: 10.5 of 36.6 MB at ci on
+    # 2026-12-03; require under half), and lesson 02's estimate is within 15 % of the measured activations
+    # (measured 9 %).
     activations = metrics["activations_mb"]
     assert activations["with_checkpointing"] < 0.5 * activations["without_checkpointing"]
     assert activations["estimate"] == pytest.approx(activations["without_checkpointing"], rel=0.15)
@@ -249,7 +292,8 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
 
 def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     size = metrics["size_mb"]
-    # The issue's bar: int4 ONNX <= 0.35x fp32 ONNX. The prose says "about a fifth" (measured 0.20x).
+    # The issue's bar: int4 ONNX <= 0.35x fp32 ONNX. The prose says "about a fifth" (measured 0.23x at ci on
+    # 2026-12-03).
     assert size["onnx_int4"] <= 0.25 * size["onnx_fp32"]
     # "int8 ONNX is about half of fp32" (measured 0.49x, course-tiny and SmolLM2).
     assert size["onnx_int8"] == pytest.approx(0.5 * size["onnx_fp32"], rel=0.1)
@@ -263,25 +307,28 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     assert any("embed_tokens" in name for name in bits)
     assert metrics["lora_accuracy"] >= 0.4
     if metrics["params"]["model_id"] == config.COURSE_TINY:
-        # "On course-tiny, int8 and int4 both stay within a few points of LoRA's accuracy": measured 0 and +2 points
-        # (int4 +1.5 points in an earlier run); allow 5.
+        # "On course-tiny, int8 and int4 both stay within a few points of LoRA's accuracy (59.5 % and 54.5 % against
+        # 59 %)": measured +0.5 and -4.5 points on 2026-12-03 (0 and +2 points on the earlier tone data); allow 5.
         assert abs(metrics["int8_accuracy"] - metrics["lora_accuracy"]) <= 0.05
         assert abs(metrics["int4_accuracy"] - metrics["lora_accuracy"]) <= 0.05
-        # "int8 and int4 are no faster than fp32" on course-tiny (measured 0.97x each); a timing, so allow 1.3x.
+        # "int8 and int4 are no faster than fp32" on course-tiny (measured 1.01x and 1.00x on 2026-12-03, 0.97x each
+        # before); a timing, so allow 1.3x.
         speed = metrics["tokens_per_second"]
         assert max(speed["ort_int8"], speed["ort_int4"]) <= 1.3 * speed["ort_fp32"]
     else:
-        # SmolLM2: "the int4 export scored 28 % against LoRA's 68 %" (greedy; allow 3 points for another CPU), and
-        # "int4 decoded 2.4x as fast as fp32" (117 against 49 tokens/s side by side; a timing, so only 1.5x asserted).
-        assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.28, 0.68), abs=0.03)
-        # "while int8 scored 64 %" (allow 3 points), and "int8 ... about 2x fp32" (91 against 46 tokens/s; 1.5x asserted).
-        assert metrics["int8_accuracy"] == pytest.approx(0.64, abs=0.03)
+        # SmolLM2: "int4 ... scored 43 % against LoRA's 84 %" (measured on 2026-12-03; greedy; allow 3 points for
+        # another CPU), and "int4 decoded 2.4x as fast as fp32" (117 against 49 tokens/s side by side; a timing, so only
+        # 1.5x asserted).
+        assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.43, 0.84), abs=0.03)
+        # "while int8 scored 84.5 %" (2026-12-03; allow 3 points), and "int8 ... about 2x fp32" (91 against 46 tokens/s;
+        # 1.5x asserted).
+        assert metrics["int8_accuracy"] == pytest.approx(0.845, abs=0.03)
         speed = metrics["tokens_per_second"]
         assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_fp32"] > speed["torch_fp32"]
         assert speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
     # "onnxruntime-genai is faster than PyTorch's generate in every precision" on course-tiny, by a ratio that varies
     # between machines: measured 18x on an earlier machine, 1.47x and 1.51x (two runs) on 2026-12-01, where an earlier
-    # bound of 2x failed; so the lesson claims only "faster", and this asserts that.
+    # bound of 2x failed, and 2.4x on 2026-12-03; so the lesson claims only "faster", and this asserts that.
     assert metrics["ort_speedup_vs_torch"] > 1
     assert metrics["architecture"] == "LlamaForCausalLM"
     # Section 7: on one switchable ONNX model, each active adapter (and none) reproduces its PyTorch model token for
@@ -293,24 +340,36 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     assert olive["ran"] == (config.course_root() / ".venv-olive" / "bin" / "olive").exists()
     if olive["ran"]:
         accuracy = olive["accuracy"]
-        # "Olive's int4 model loads ... and generates"; its adapter file "changes" the answers (measured: nearly all).
+        # "Olive's int4 model loads ... and generates"; its adapter file "changes" the answers (measured: 81 % at ci on
+        # 2026-12-03, nearly all before).
         assert olive["adapter_file_kb"] > 0 and olive["answers_changed_by_adapter"] >= 0.5
         assert olive["accuracy_without_adapter"] < accuracy["olive auto-opt int4 + adapter file"] - 0.3
-        # "The same fine-tune, exported by Olive's auto-opt, by Olive's config workflow and by section 3's builder call,
-        # scores within 5 points of the adapter in PyTorch." Measured 58.5 % (auto-opt) and 62 % (section 3) against
-        # 59.5 %; nothing is trained here, so the numbers repeat.
+        # course-tiny: "the same fine-tune exported three ways ... does not score the same: by Olive's auto-opt and by
+        # Olive's config workflow it scores 51 %, 8 points below the adapter in PyTorch (59 %), and by section 3's
+        # builder call it scores 54.5 %, within 5 points of it." Measured exactly that on 2026-12-03 (on the earlier
+        # tone data all three were within 5 points: 58.5 %, 61 % and 62 % against 59.5 %); nothing is trained here, so
+        # the numbers repeat. Olive's routes: 5 points either way around 51 %, the tolerance the old bound had around
+        # LoRA, and more than 5 points below the adapter and below section 3's export (the relation that flipped).
         lora = accuracy["section 2's adapter, PyTorch"]
         routes = ("olive auto-opt int4 + adapter file", "olive run --config (merge, int4)", "section 3: course int4 export")
         if metrics["params"]["model_id"] == config.COURSE_TINY:
-            for name in routes:
-                assert abs(accuracy[name] - lora) <= 0.05, (name, accuracy[name], lora)
+            course = accuracy["section 3: course int4 export"]
+            assert abs(course - lora) <= 0.05, (course, lora)
+            for name in routes[:2]:
+                assert accuracy[name] == pytest.approx(0.51, abs=0.05), (name, accuracy[name])
+                assert accuracy[name] < lora - 0.05 and accuracy[name] < course, (name, accuracy[name], lora, course)
         else:
-            # SmolLM2: "46.5 % (auto-opt), 38 % (the config workflow) and 28 % (section 3), against 68 % in PyTorch" (the
-            # export is deterministic; allow 3 points for another CPU). "Olive's [routes lost] less than the course's."
-            assert [accuracy[name] for name in routes] == pytest.approx([0.465, 0.38, 0.28], abs=0.03)
-            assert lora == pytest.approx(0.68, abs=0.03) and olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
-        # "The adapter olive finetune trained ... scores far lower": measured 4-24 % in four runs (Olive's training does
-        # not repeat from run to run) against 59.5 %; require 15 points lower.
+            # SmolLM2: "38 % (auto-opt), 46 % (the config workflow) and 43 % (section 3), against 84 % in PyTorch"
+            # (2026-12-03; the export is deterministic; allow 3 points for another CPU). "Every int4 route lost about
+            # half of the fine-tune, Olive's and the course's alike": they kept 45 %, 55 % and 51 % of LoRA's
+            # accuracy; require 40-60 %. (On the earlier tone data Olive's routes, 46.5 % and 38 %, had lost less than
+            # the course's 28 %.)
+            assert [accuracy[name] for name in routes] == pytest.approx([0.38, 0.46, 0.43], abs=0.03)
+            assert all(0.4 <= accuracy[name] / lora <= 0.6 for name in routes), [accuracy[name] for name in routes]
+            assert lora == pytest.approx(0.84, abs=0.03) and olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
+        # "The adapter olive finetune trained ... scores far lower": measured 16 % against 59 % at ci on 2026-12-03
+        # (4-24 % in four runs on the earlier tone data; Olive's training does not repeat from run to run); require 15
+        # points lower.
         assert accuracy["olive finetune's adapter, PyTorch"] <= lora - 0.15
         # "the course keeps [the head] at 8 bits and Olive quantizes to 4"; the embeddings: "the course quantizes [them]
         # to 4 bits and Olive keeps [them] in 32, so Olive's files are larger" (measured 0.48 and 0.41 MB against 0.23).
@@ -327,11 +386,21 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
 def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
     variants = {v["name"]: v for v in metrics["variants"]}
     # Exercise 6.3's choice: a variant, chosen on the dev half and reported on the final half, whose interval is wider
-    # than the same variant's on all the held-out phrases ("half the phrases give a wider interval").
+    # than the same variant's on all the held-out phrases ("half the phrases give a wider interval"). At ci on
+    # 2026-12-03: qlora, 64 % on dev and on final, final interval [54, 73] against [57.5, 70.5] on all 200 phrases.
     choice = metrics["choice"]
     assert choice["shipped"] in variants and choice["final_ci"][0] <= choice["final_accuracy"] <= choice["final_ci"][1]
     whole = variants[choice["shipped"]]["accuracy_ci"]
-    assert choice["final_ci"][1] - choice["final_ci"][0] > whole[1] - whole[0]
+    if metrics["params"]["model_id"] == config.COURSE_TINY:
+        assert choice["final_ci"][1] - choice["final_ci"][0] > whole[1] - whole[0]
+    else:
+        # SmolLM2 at the cpu profile (2026-12-03): "Near 100 % they need not ...: the shipped variant, SmolLM2's full
+        # fine-tune, scored 99 % on the final half with an interval of [97, 100] %, a little narrower than its
+        # [96.5, 100] % on all 200 phrases" (98 % on dev). Greedy, seeded bootstrap; allow 3 points for another CPU.
+        assert choice["shipped"] == "full" and choice["final_accuracy"] == pytest.approx(0.99, abs=0.03)
+        assert choice["final_ci"] == pytest.approx([0.97, 1.0], abs=0.03)
+        assert whole == pytest.approx([0.965, 1.0], abs=0.03)
+        assert choice["final_ci"][1] - choice["final_ci"][0] < whole[1] - whole[0]
     assert list(variants) == ["base", "full", "lora", "qlora", "merged", "onnx_int4"]
     fields = {"accuracy", "accuracy_ci", "macro_f1", "invalid_rate", "perplexity", "rougeL", "latency_ms", "size_mb"}
     assert all(fields <= set(v) for v in variants.values())
@@ -349,27 +418,37 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
     tuned = [v for name, v in variants.items() if name not in {"base", "onnx_int4"}]  # the PyTorch fine-tunes
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         for variant in [*tuned, variants["onnx_int4"]]:
-            # "Every fine-tuned variant ... scores far above it" (+30 points at least) and answers validly more often.
+            # "Every fine-tuned variant ... scores far above it" (+30 points at least) and answers validly more often:
+            # at ci on 2026-12-03, full 56 %, LoRA and merged 59 %, QLoRA 64 %, int4 ONNX 54.5 % against 0 %; invalid
+            # answers 0-15 % against 100 %.
             assert variant["accuracy"] >= base["accuracy"] + 0.30, variant["name"]
             assert variant["invalid_rate"] < base["invalid_rate"], variant["name"]
-        # "Every fine-tuned variant is more surprised by plain text" (perplexity rose).
+        # "Every fine-tuned variant is more surprised by plain text" (perplexity rose: 1,045 to 3,176 against 30.4).
         assert all(v["perplexity"] > base["perplexity"] for v in tuned)
-        # "int4 ONNX stays close to LoRA" (within 5 points); ROUGE-L "low for every variant".
+        # "int4 ONNX stays close to LoRA" (within 5 points: 54.5 % against 59 %); ROUGE-L "low for every variant"
+        # (base 4.4, every fine-tune 0).
         assert abs(variants["onnx_int4"]["accuracy"] - variants["lora"]["accuracy"]) <= 0.05
         assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
     else:
-        # SmolLM2 at the cpu profile, greedy (allow 3 points, or 5 % of a perplexity, for another CPU's rounding):
-        # "full 94 %, LoRA and merged 68 %, QLoRA 63 %, int4 ONNX 28 %";
+        # SmolLM2 at the cpu profile (2026-12-03), greedy (allow 3 points, or 5 % of a perplexity, for another CPU's
+        # rounding): "full 98.5 %, LoRA and merged 84 %, QLoRA 67 %, int4 ONNX 43 %";
         accuracy = {name: v["accuracy"] for name, v in variants.items()}
-        expected = {"base": 0.0, "full": 0.94, "lora": 0.68, "qlora": 0.63, "merged": 0.68, "onnx_int4": 0.28}
+        expected = {"base": 0.0, "full": 0.985, "lora": 0.84, "qlora": 0.67, "merged": 0.84, "onnx_int4": 0.43}
         assert accuracy == pytest.approx(expected, abs=0.03)
-        # "perplexity did not rise for full fine-tuning or LoRA (194.6 and 204 against 206); it did for QLoRA (259)";
-        assert variants["full"]["perplexity"] < variants["lora"]["perplexity"] < base["perplexity"]
+        # "perplexity barely moved for full fine-tuning or LoRA (101.8 and 102.8 against 102.3, within 1 %); it rose for
+        # QLoRA (124)" (measured -0.5 % and +0.5 %; on the earlier tone data both were below the base: 194.6 and 204
+        # against 206);
+        for name in ("full", "lora"):
+            assert variants[name]["perplexity"] == pytest.approx(base["perplexity"], rel=0.01), name
         assert variants["qlora"]["perplexity"] > base["perplexity"]
-        assert base["perplexity"] == pytest.approx(206, rel=0.05)
-        # "the base answers the qa instructions with ROUGE-L 54, every PyTorch variant fine-tuned on tone with 27 to 36".
-        assert base["rougeL"] == pytest.approx(54, abs=2)
-        assert all(26 <= v["rougeL"] <= 37 for v in tuned)
+        assert base["perplexity"] == pytest.approx(102.3, rel=0.05)
+        # "the base model answers the 28 qa instructions with ROUGE-L 41, the full fine-tune with 34"; the adapters
+        # "lost less or nothing: QLoRA answers with 38, LoRA and merged with 44" (measured 40.8, 34.0, 38.0 and 43.6;
+        # on the earlier data the base scored 54 and every PyTorch fine-tune 27 to 36). The old +-1 around each.
+        assert base["rougeL"] == pytest.approx(41, abs=2)
+        rouge = {name: variants[name]["rougeL"] for name in ("full", "qlora", "lora", "merged")}
+        assert rouge == pytest.approx({"full": 34, "qlora": 38, "lora": 43.6, "merged": 43.6}, abs=1)
+        assert rouge["full"] < rouge["qlora"] < base["rougeL"] <= rouge["lora"] == rouge["merged"]
     assert variants["onnx_int4"]["size_mb"] < variants["merged"]["size_mb"]
     # The harness repeats exactly with the same seed, and gives the LoRA model the numbers section 2 computes by hand
     # with scikit-learn, numpy's bootstrap and the model's own loss (perplexity to 1e-4: batches are summed).
@@ -390,9 +469,12 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert runs["eos_steps"] == (40 if tiny else 10)
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
-    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.250 < 0.366 (SmolLM2: 0.29 < 0.64)
+    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.173 < 0.404
+    # (SmolLM2, 2026-12-03: 0.152, not below 0.151: on the new data its 8-phrase, 18-step run no longer overfits;
+    # the cpu section_runs need a new choice)
     assert overfit["steps_after"] < overfit["steps_before"]  # "ends the run after a fraction of the steps"
-    assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05  # "moves little" (SmolLM2: 58 -> 62 %)
+    # "moves little": measured 53 -> 54.5 % (SmolLM2: 90 -> 90 %)
+    assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05
     lr = metrics["learning_rate"]
     assert lr["diverged_before"] and not lr["diverged_after"]
     if metrics["params"]["profile"] == "cpu" and not tiny:  # "SmolLM2-135M at 5e-5 (full) and 3e-4 (PEFT)"
@@ -411,29 +493,33 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert plan[("Phi-3-mini (3.8B) shape", "qlora")]["fits 16 GB?"] and plan[("Phi-3-mini (3.8B) shape", "lora")]["fits 16 GB?"]
     assert plan[("Qwen2.5-0.5B shape", "qlora")]["estimate (GB)"] < plan[("Qwen2.5-0.5B shape", "full")]["estimate (GB)"]
     slow = metrics["slow"]
-    # Padding to 128 tokens: "39 % with course-tiny's tokenizer, 45 % with SmolLM2's" (deterministic counts), and
-    # dynamic padding processes more real tokens per second (measured 1.36x; SmolLM2 1.6x-2.0x, side by side in one process).
-    assert slow["padding_share"] == pytest.approx(0.392 if tiny else 0.446, abs=0.005)
+    # Padding to 128 tokens: "39 % with course-tiny's tokenizer, 40 % with SmolLM2's" (deterministic counts: course-tiny
+    # measured 0.3945, SmolLM2 0.4037, 2026-12-03), and dynamic padding processes more real tokens per second
+    # (measured 1.72x; SmolLM2 1.6x-2.0x, side by side in one process).
+    assert slow["padding_share"] == pytest.approx(0.3945 if tiny else 0.4037, abs=0.005)
     assert slow["tokens_per_second_dynamic"] > slow["tokens_per_second_padded"]
-    # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.51x); "about as fast as batches
+    # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.41x); "about as fast as batches
     # of 8, or faster" for SmolLM2 (measured 1.16x and 1.46x over 6 steps; a timing, so allow down to 0.8x).
     if tiny:
         assert slow["tokens_per_second_batch4"] < slow["tokens_per_second_dynamic"]
     else:
         assert slow["tokens_per_second_batch4"] > 0.8 * slow["tokens_per_second_dynamic"]
     template = metrics["template"]
-    assert template["accuracy_after"] >= template["accuracy_before"] + 0.30  # measured 9 % -> 59.5 % (SmolLM2 0 -> 68 %)
+    assert template["accuracy_after"] >= template["accuracy_before"] + 0.30  # measured 20 % -> 59 % (SmolLM2 0 -> 84 %)
     eos = metrics["eos"]
     if tiny:
-        assert eos["mean_len_before"] == 20 and eos["mean_len_after"] < 8  # "every answer runs to the limit"
+        # "every answer runs to the limit" (measured 20 -> 3.6 tokens)
+        assert eos["mean_len_before"] == 20 and eos["mean_len_after"] < 8
     else:
-        # "7.1 tokens, against 2.6 with EOS": greedy, so allow 0.3 for another CPU; "only in part": below the limit.
-        assert (eos["mean_len_before"], eos["mean_len_after"]) == pytest.approx((7.1, 2.6), abs=0.3)
+        # "3.8 tokens, against 3.2 with EOS" (measured 3.84 and 3.16, 2026-12-03): greedy, so allow 0.3 for another
+        # CPU; "only in part": below the limit.
+        assert (eos["mean_len_before"], eos["mean_len_after"]) == pytest.approx((3.84, 3.16), abs=0.3)
     completion = metrics["completion_only"]
-    assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10  # measured 39 % -> 59.5 % (SmolLM2 31 -> 68 %)
+    assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10  # measured 27.5 % -> 59 % (SmolLM2 30 -> 84 %)
     leakage = metrics["leakage"]
     assert leakage["overlap_before"] == runs["overfit_phrases"] and leakage["overlap_after"] == 0
-    assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]  # "looks far better than it is"
+    assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]  # "looks far better than it is" (SmolLM2, 2026-12-03:
+    # 100 % on both, 8 phrases each: section 1's model from the 8-phrase run scores every clean phrase right too)
     assert metrics["environment"]["failures"] == 0
     assert images_in(executed) >= 3
 
@@ -441,7 +527,7 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
 def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     import math
 
-    # Gradient accumulation: 8 x 2 gives the batch-16 loss curve. Measured 9.5e-7 (float32 rounding); allow 1e-5.
+    # Gradient accumulation: 8 x 2 gives the batch-16 loss curve. Measured 1.4e-6 (float32 rounding); allow 1e-5.
     accumulation = metrics["accumulation"]
     assert accumulation["batch_size"] == 16 and accumulation["micro_batch"] * accumulation["steps"] == 16
     assert accumulation["max_abs_loss_diff"] <= 1e-5
@@ -461,25 +547,26 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     for rank in ddp["inside"]:
         assert (rank["distributed_type"], rank["backend"], rank["threads"]) == ("MULTI_CPU", "gloo", 1)
         assert rank["wrapped_as"] == "DistributedDataParallel" and rank["parameters"] == full_parameters
-    # DDP = one process on the whole batch: step-0 gradient measured 3e-8 apart (largest entry 0.17): allow 1e-6;
-    # loss curves 9.5e-7 apart: allow 1e-5. The ranks' averaged gradients are bit-identical.
-    assert ddp["gradient_max_abs_diff_vs_one_process"] <= 1e-6 < ddp["gradient_max_abs"]  # 1.8e-7 relative
+    # DDP = one process on the whole batch: step-0 gradient measured 5.2e-8 apart (largest entry 0.18): allow 1e-6;
+    # loss curves 1.4e-6 apart: allow 1e-5. The ranks' averaged gradients are bit-identical.
+    assert ddp["gradient_max_abs_diff_vs_one_process"] <= 1e-6 < ddp["gradient_max_abs"]  # 2.9e-7 relative
     assert ddp["max_abs_loss_diff_vs_one_process"] <= 1e-5
     assert ddp["gradient_max_diff_between_ranks"] == 0
-    # The Trainer logs the loss over every rank's answer tokens (measured 2e-7 from the token-weighted mean; allow 1e-5),
-    # equal to one process's; not rank 0's own loss (0.098 away) nor the plain mean of the ranks' losses (0.0045 away).
+    # The Trainer logs the loss over every rank's answer tokens (measured 1.4e-8 from the token-weighted mean, 9.5e-7
+    # from one process's; allow 1e-5), equal to one process's; not rank 0's own loss (0.29 away) nor the plain mean of
+    # the ranks' losses (0.031 away).
     logged = metrics["logged_loss"]
     assert logged["logged_by_trainer_step1"] == pytest.approx(logged["mean_over_all_answer_tokens"], abs=1e-5)
     assert logged["logged_by_trainer_step1"] == pytest.approx(logged["one_process_step1"], abs=1e-5)
     assert abs(logged["logged_by_trainer_step1"] - logged["rank0_own"]) > 1e-3
     assert abs(logged["logged_by_trainer_step1"] - logged["plain_mean_over_ranks"]) > 1e-3
     # Throughput: "far from the 2x two devices would give". Measured 0.86x-0.90x on a quiet machine (1.31x once, with
-    # noise in the single-process timing; 2026-12-02: 1.07x at ci, 0.68x and 0.77x at cpu); require below 1.5x. The
-    # single process is timed again right after the DDP run (a fresh-clone cpu run had timed it only in section 1, at
-    # the start of the lesson, at 0.168 s a step against 0.046 s in the next run: 2.98x). Like the other lessons'
-    # speed checks, this assumes nothing else runs on the machine: a second busy process slows the 2-thread single
-    # process many times over (its threads wait for each other; measured 23x once), and not the 1-thread DDP processes.
-    # One process uses 2 math threads, each DDP process 1.
+    # noise in the single-process timing; 2026-12-02: 1.07x at ci, 0.68x and 0.77x at cpu; 2026-12-03: 1.06x at ci);
+    # require below 1.5x. The single process is timed again right after the DDP run (a fresh-clone cpu run had timed it
+    # only in section 1, at the start of the lesson, at 0.168 s a step against 0.046 s in the next run: 2.98x). Like
+    # the other lessons' speed checks, this assumes nothing else runs on the machine: a second busy process slows the
+    # 2-thread single process many times over (its threads wait for each other; measured 23x once), and not the 1-thread
+    # DDP processes. One process uses 2 math threads, each DDP process 1.
     throughput = metrics["throughput"]
     assert 0 < throughput["ddp_vs_one_process"] < 1.5
     assert throughput["one_process"]["threads each"] >= 2 and throughput["ddp"]["threads each"] == 1
@@ -489,7 +576,7 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
         assert rank["sharded_parameters"] == 0 and rank["distributed_type"] == "MULTI_CPU"
     # FSDP2 fully_shard, measured inside: every matrix cut in half along dim 0 (DTensor shards); each rank holds exactly
     # half the parameter and gradient bytes, and AdamW states of twice that; the update equals one process's
-    # (measured 3.7e-9; allow 1e-6). DeepSpeed is not installed, so ZeRO is not run.
+    # (measured 1.0e-7; allow 1e-6). DeepSpeed is not installed, so ZeRO is not run.
     fsdp = metrics["fsdp"]
     assert len(fsdp["per_rank"]) == 2 and fsdp["full_parameter_bytes"] == full_parameters * 4
     for rank in fsdp["per_rank"]:
@@ -508,24 +595,25 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     assert precision["seconds_fp32"] > 0 and precision["seconds_bf16"] > 0  # printed, not compared: hardware decides
     if metrics["params"]["profile"] == "cpu":
         assert precision["model_id"] == config.SMOLLM2_135M
-        # "the loss by about 0.2 % and the gradients by about 4 %" (measured 0.21 % and 4.1 %, 2026-12-01).
+        # "the loss by about 0.2 % and the gradients by about 4 %" (measured 0.19 % and 3.8 %, 2026-12-03).
         assert 1e-3 < precision["loss_rel_change"] < 5e-3 and 0.02 < precision["gradient_rel_change"] < 0.08
-        # "about 5 % of SmolLM2's" round to 0 in fp16 (measured 4.8 %); "a third" lose precision (32 %); scaled by
-        # 65,536, "a few in a million" still round to 0 (measured 2.5e-6) and "more than ten" overflow (measured 17).
+        # "about 5 % of SmolLM2's" round to 0 in fp16 (measured 5.1 %); "a third" lose precision (33 %); scaled by
+        # 65,536, "a few in a million" still round to 0 (measured 2.7e-6) and "more than ten" overflow (measured 15).
         assert 0.03 < precision["fp16_underflow_share"] < 0.07 and 0.25 < precision["fp16_subnormal_share"] < 0.4
         assert 0 < precision["fp16_underflow_share_scaled"] < 1e-5 and precision["fp16_overflow_scaled"] > 10
-        # Exercise 8.2's rule, run from GradScaler's 65,536: "on SmolLM2 ... several" skips (measured 4: the largest
-        # gradient, 8.5, fits fp16's 65,504 only at 4,096).
+        # Exercise 8.2's rule, run from GradScaler's 65,536: "on SmolLM2 ... several" skips (measured 3: the largest
+        # gradient, 7.9, fits fp16's 65,504 only at 8,192).
         assert len(precision["scaler_skipped_at"]) >= 3 and precision["scaler_skipped_at"][0] == 2.0**16
         assert precision["largest_gradient"] * precision["scaler_scale_that_fits"] <= 65504
     else:
         assert precision["model_id"] == metrics["params"]["model_id"] == config.COURSE_TINY
-        # "under 0.1 %" and "under 1 %" (measured 0.0125 % and 0.73 %): the gradients move more than the loss.
-        assert precision["loss_rel_change"] < 1e-3 and 1e-4 < precision["gradient_rel_change"] < 1e-2
-        # "0.02 %" round to 0 in fp16 (measured 0.0201 %); scaled by 65,536 none does, and "one" overflows.
+        # "under 0.1 %" and "about 1 %" (measured 0.051 % and 1.2 %, 2026-12-03): the gradients move more than the loss.
+        assert precision["loss_rel_change"] < 1e-3 and 5e-3 < precision["gradient_rel_change"] < 2e-2
+        # "0.02 %" round to 0 in fp16 (measured 0.0216 %); scaled by 65,536 none does, and "23" overflow.
         assert 1.5e-4 < precision["fp16_underflow_share"] < 2.5e-4 and precision["fp16_underflow_share_scaled"] == 0
-        assert precision["fp16_overflow_scaled"] == 1
-        # "On course-tiny that is one skip": 65,536 overflows, 32,768 fits.
+        assert precision["fp16_overflow_scaled"] == 23
+        # "On course-tiny that is one skip": 65,536 overflows, 32,768 fits (the largest gradient, 2.0, x 32,768 is
+        # 65,483, under fp16's 65,504).
         assert precision["scaler_skipped_at"] == [2.0**16] and precision["scaler_scale_that_fits"] == 2.0**15
     # TensorBoard: one event file per run (DDP: rank 0 only), 20 losses each, equal to what the Trainer logged
     # (measured 0.0; allow float32 storage, 1e-5).
@@ -539,6 +627,7 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     assert "MULTI_GPUS" in metrics["bad_config_error"] and "valid distributed_type values" in metrics["bad_config_error"]
     # Throughput bars, FSDP bytes per rank, the fp16 histogram, the curves read back from TensorBoard.
     assert images_in(executed) >= 4
+
 
 def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
     reports = metrics["reports"]
@@ -579,62 +668,75 @@ def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
     assert 0 < metrics["own_pairs"] < 200
     assert images_in(executed) >= 2  # the reward curves and the format / accuracy bars
     if not real:
-        # Section 7 on course-tiny: "the margin rose from 0 to 4.8, yet the format share fell from 89.5 % to 70 % and
-        # accuracy from 59.5 % to 52.5 %"; "the chosen answers became less likely too (-14.4 to -17.1), the rejected
-        # ones fell much further (-89.9 to -175.7)"; "perplexity rose a hundredfold"; "with the SFT term: 87 % in the
-        # format and 61.5 % accuracy". Greedy and seeded, so these repeat; allow 3 points for another machine's rounding.
-        assert metrics["dpo_margin_last"] == pytest.approx(4.8, abs=0.3)
-        assert (sft["format_share"], sft["accuracy"]) == pytest.approx((0.895, 0.595), abs=0.03)
-        assert (dpo["format_share"], dpo["accuracy"]) == pytest.approx((0.70, 0.525), abs=0.03)
-        assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((0.87, 0.615), abs=0.03)
-        assert dpo["format_share"] < sft["format_share"] - 0.1 and dpo["accuracy"] < sft["accuracy"]
+        # Section 7 on course-tiny (2026-12-03): "the margin rose from 0 to 5.2, yet the format share fell from 88.5 %
+        # to 81 % and accuracy from 59 % to 41 %"; "the chosen answers became less likely too (-12.5 to -14.4), the
+        # rejected ones fell much further (-104.6 to -174.9)"; "perplexity rose eighteenfold" (1,419 -> 25,909);
+        # "with the SFT term: 83.5 % in the format and 56.5 % accuracy (SFT: 88.5 % and 59 %)". Greedy and seeded, so
+        # these repeat; allow 3 points for another machine's rounding.
+        assert metrics["dpo_margin_last"] == pytest.approx(5.2, abs=0.3)  # measured 5.19
+        assert (sft["format_share"], sft["accuracy"]) == pytest.approx((0.885, 0.59), abs=0.03)
+        assert (dpo["format_share"], dpo["accuracy"]) == pytest.approx((0.81, 0.41), abs=0.03)
+        assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((0.835, 0.565), abs=0.03)
+        # The format share fell 7.5 points (was 19.5): assert a fall of over 5.
+        assert dpo["format_share"] < sft["format_share"] - 0.05 and dpo["accuracy"] < sft["accuracy"]
+        # "on course-tiny the SFT term scored 56.5 %, 62.5 % and 58.5 % over three seeds against SFT's 59 %: no clear
+        # gain" (at seed 0 the order is DPO < DPO + SFT term < SFT; the seeds are asserted below).
+        assert dpo["accuracy"] < with_sft["accuracy"] < sft["accuracy"]
+        # Section 2: SFT's mistakes are "mostly wrong labels in the format" (59 of 82), the rest start with no label (23).
+        assert sft["format_share"] - sft["accuracy"] > 1 - sft["format_share"]
         assert metrics["dpo_logps_chosen_change"] < 0 and metrics["dpo_logps_rejected_change"] < 10 * metrics["dpo_logps_chosen_change"]
-        assert metrics["dpo_logps_chosen_change"] == pytest.approx(-17.1 + 14.4, abs=0.3)
-        assert metrics["dpo_logps_rejected_change"] == pytest.approx(-175.7 + 89.9, abs=3)
-        assert dpo["perplexity"] > 80 * sft["perplexity"]
-        # Section 2: "on course-tiny it jumps" (the SFT model's perplexity of the plain phrases against the base's).
-        assert sft["perplexity"] > 100 * reports["base"]["perplexity"]
-        # "Over three seeds ... 52.5 %, 54.5 % and 37.5 %, and with the SFT term 61.5 %, 59 % and 60.5 %: ahead at every seed."
+        assert metrics["dpo_logps_chosen_change"] == pytest.approx(-14.4 + 12.5, abs=0.3)  # measured -1.89
+        assert metrics["dpo_logps_rejected_change"] == pytest.approx(-174.9 + 104.6, abs=3)  # measured -70.3
+        assert dpo["perplexity"] > 15 * sft["perplexity"]  # measured 18.3 times
+        # Section 2: "on course-tiny it jumps" (the SFT model's perplexity of the plain phrases against the base's:
+        # measured 1,419 against 30.4, 47 times).
+        assert sft["perplexity"] > 40 * reports["base"]["perplexity"]
+        # "Over three seeds ... 41 %, 46 % and 46.5 %, and with the SFT term 56.5 %, 62.5 % and 58.5 %: ahead of DPO
+        # alone at every seed."
         by_seed = metrics["accuracy_by_seed"]
         assert len(by_seed) == 3
         assert all(runs["SFT + DPO + SFT term"] > runs["SFT + DPO"] for runs in by_seed.values())
-        assert [by_seed[seed]["SFT + DPO"] for seed in ("0", "1", "2")] == pytest.approx([0.525, 0.545, 0.375], abs=0.03)
-        assert [by_seed[seed]["SFT + DPO + SFT term"] for seed in ("0", "1", "2")] == pytest.approx([0.615, 0.59, 0.605], abs=0.03)
-        # "From the base model, DPO raised its margin to 2.7 without a single answer in the format"; "ORPO had not
-        # learned the format in 30 steps either".
-        assert reports["base + DPO"]["reward_margin"] == pytest.approx(2.7, abs=0.3)
+        assert [by_seed[seed]["SFT + DPO"] for seed in ("0", "1", "2")] == pytest.approx([0.41, 0.46, 0.465], abs=0.03)
+        assert [by_seed[seed]["SFT + DPO + SFT term"] for seed in ("0", "1", "2")] == pytest.approx([0.565, 0.625, 0.585], abs=0.03)
+        # "From the base model, DPO raised its margin to 2.2 without a single answer in the format"; "ORPO had not
+        # learned the format in 30 steps either" (measured 2.22; ORPO 0 %).
+        assert reports["base + DPO"]["reward_margin"] == pytest.approx(2.2, abs=0.3)
         assert reports["base + DPO"]["format_share"] == 0 and reports["base + ORPO"]["format_share"] < 0.1
-        # Section 4: "mean margins 4.7 to 6.7 ... 79 % of the wrong labels, with a margin of 0.42".
-        assert (min(margins), max(margins)) == pytest.approx((4.7, 6.7), abs=0.1)
+        # Section 4: "mean margins 4.8 to 12.1 ... 79 % of the wrong labels, with a margin of 0.35" (measured 4.796
+        # (hedge) to 12.096 (echo); 0.354).
+        assert (min(margins), max(margins)) == pytest.approx((4.8, 12.1), abs=0.1)
         assert held_out["wrong label"]["moved_right"] == pytest.approx(19 / 24, abs=0.1)  # 19 of 24; two pairs' leeway
-        assert held_out["wrong label"]["margin"] == pytest.approx(0.42, abs=0.05)
+        assert held_out["wrong label"]["margin"] == pytest.approx(0.35, abs=0.05)
     else:
-        # Section 7 on SmolLM2 (cpu, one seed, 30 steps of 4 pairs): SFT 99.5 % in the format, 68 % accurate; DPO alone
-        # 100 % and 64 % (57.5-70.5 %), margin 0.73, chosen -0.48 -> -0.72, rejected -15.8 -> -36.2; with the SFT term
-        # 100 % and 74 % (68-80 %); base + ORPO 98 % in the format, 40.5 %, perplexity 206 -> 173; the DPO runs'
-        # perplexity within 1 % of SFT's 204. Greedy and seeded; allow 3 points (0.1 for margins) for rounding.
-        assert (sft["format_share"], sft["accuracy"]) == pytest.approx((0.995, 0.68), abs=0.03)
-        assert (dpo["format_share"], dpo["accuracy"]) == pytest.approx((1.0, 0.64), abs=0.03)
-        assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((1.0, 0.74), abs=0.03)
+        # Section 7 on SmolLM2 (cpu, one seed, 30 steps of 4 pairs; 2026-12-03): SFT 100 % in the format, 84 % accurate;
+        # DPO alone 100 % and 81 % (75.5-86 %), margin 0.94, chosen -1.09 -> -0.98 (rose a little), rejected -15.95 ->
+        # -39.37; with the SFT term 100 % and 87.5 % (82.5-92 %); base + ORPO 96.5 % in the format, 40 %, perplexity
+        # 102.3 -> 89.1; the DPO runs' perplexity within 1 % of SFT's 102.8 (103.6, 103.4). Greedy and seeded; allow
+        # 3 points (0.1 for margins) for rounding.
+        assert (sft["format_share"], sft["accuracy"]) == pytest.approx((1.0, 0.84), abs=0.03)
+        assert (dpo["format_share"], dpo["accuracy"]) == pytest.approx((1.0, 0.81), abs=0.03)
+        assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((1.0, 0.875), abs=0.03)
         assert with_sft["accuracy"] > sft["accuracy"] > dpo["accuracy"]
-        assert metrics["dpo_margin_last"] == pytest.approx(0.73, abs=0.1)
-        assert metrics["dpo_logps_chosen_change"] == pytest.approx(-0.72 + 0.48, abs=0.05)
-        assert metrics["dpo_logps_rejected_change"] == pytest.approx(-36.2 + 15.8, abs=1)
-        # "(interval 57.5-70.5 %)", "(68-80 %)": the intervals the table prints.
-        assert dpo["accuracy_ci"] == pytest.approx([0.575, 0.705], abs=0.03)
-        assert with_sft["accuracy_ci"] == pytest.approx([0.68, 0.80], abs=0.03)
+        assert metrics["dpo_margin_last"] == pytest.approx(0.94, abs=0.1)  # measured 0.943
+        # "the chosen answers' log-probability rose a little (-1.09 to -0.98)": measured +0.110, rejected -23.43
+        assert metrics["dpo_logps_chosen_change"] == pytest.approx(-0.98 + 1.09, abs=0.05)
+        assert metrics["dpo_logps_rejected_change"] == pytest.approx(-39.37 + 15.95, abs=1)
+        # "(interval 75.5-86 %)", "(82.5-92 %)": the intervals the table prints.
+        assert dpo["accuracy_ci"] == pytest.approx([0.755, 0.86], abs=0.03)
+        assert with_sft["accuracy_ci"] == pytest.approx([0.825, 0.92], abs=0.03)
         orpo = reports["base + ORPO"]
-        assert (orpo["format_share"], orpo["accuracy"]) == pytest.approx((0.98, 0.405), abs=0.03)
-        assert reports["base"]["format_share"] == 0 and reports["base"]["lenient_accuracy"] == pytest.approx(0.35, abs=0.03)
-        assert orpo["perplexity"] == pytest.approx(173, abs=2) and reports["base"]["perplexity"] == pytest.approx(206, abs=2)
+        assert (orpo["format_share"], orpo["accuracy"]) == pytest.approx((0.965, 0.40), abs=0.03)
+        assert reports["base"]["format_share"] == 0 and reports["base"]["lenient_accuracy"] == pytest.approx(0.40, abs=0.03)
+        assert orpo["perplexity"] == pytest.approx(89, abs=2) and reports["base"]["perplexity"] == pytest.approx(102, abs=2)
         for tuned in (dpo, with_sft):
-            assert tuned["perplexity"] == pytest.approx(sft["perplexity"], rel=0.01)
-        assert sft["perplexity"] == pytest.approx(204, abs=2)
-        # Section 4: "margins 0.61 to 1.11 ... only half of the wrong labels (12 of 24), with a mean margin of about 0
-        # (0.0003)": a margin that small leaves each pair's sign to noise, so two pairs' leeway.
-        assert (min(margins), max(margins)) == pytest.approx((0.61, 1.11), abs=0.03)
-        assert held_out["wrong label"]["moved_right"] == pytest.approx(0.5, abs=0.1)
-        assert abs(held_out["wrong label"]["margin"]) < 0.01
+            assert tuned["perplexity"] == pytest.approx(sft["perplexity"], rel=0.01)  # measured 0.8 % and 0.6 % above
+        assert sft["perplexity"] == pytest.approx(103, abs=2)  # measured 102.8
+        # Section 4: "margins 0.61 to 1.44 ... only two thirds of the wrong labels (16 of 24), with a mean margin near 0
+        # (0.024)": a margin that small leaves each pair's sign to noise, so two pairs' leeway. Measured 0.611
+        # (sentence) to 1.439 (echo).
+        assert (min(margins), max(margins)) == pytest.approx((0.61, 1.44), abs=0.03)
+        assert held_out["wrong label"]["moved_right"] == pytest.approx(16 / 24, abs=0.1)
+        assert held_out["wrong label"]["margin"] == pytest.approx(0.024, abs=0.01)  # measured 0.0242
         # Section 7: "one seed, and the intervals overlap".
         assert with_sft["accuracy_ci"][0] < sft["accuracy_ci"][1]
 
@@ -652,6 +754,10 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["modelfile_match"] == 1.0 and metrics["modelfile_stops"] == ["<|im_end|>"]
     # Section 6 always scores PyTorch and ONNX int4 (lesson 05's), whether llama.cpp is there or not.
     assert {"PyTorch fp32 (merged)", "ONNX int4"} <= set(metrics["scores"])
+    if tiny:
+        # Section 6 on course-tiny, with llama.cpp or without: "PyTorch's 59 % ... and ONNX int4 54.5 %" (2026-12-03).
+        assert metrics["scores"]["PyTorch fp32 (merged)"]["accuracy"] == pytest.approx(0.59, abs=0.005)
+        assert metrics["scores"]["ONNX int4"]["accuracy"] == pytest.approx(0.545, abs=0.005)
     if not metrics["llama_cpp_ran"]:
         assert metrics["files"] == {} and "make gguf" in metrics["llama_cpp"]
         return
@@ -686,23 +792,25 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     assert all(low <= scores[f"GGUF {name}"]["accuracy"] <= high for name in ("q8_0", "Q4_K_M"))
     speed = metrics["tokens_per_second"]
     if tiny:
-        # "the f16 and q8_0 files give PyTorch's greedy answer to every prompt, Q4_K_M to 97.5 %; all four within a
-        # point of PyTorch's 59.5 %" (measured 59.5 / 59.5 / 59.5 / 58.5 %).
+        # "the f16 and q8_0 files give PyTorch's greedy answer to every prompt, Q4_K_M to 97.5 %; the three files
+        # within a point of PyTorch's 59 %" (PyTorch's and ONNX int4's accuracy: asserted above, measured 2026-12-03;
+        # the GGUF files' parity and accuracy were not re-measured on the new data: that ci run had no llama.cpp, so
+        # 97.5 % is the 2026-12-02 measurement).
         assert metrics["parity"]["q8_0"] == 1.0 and metrics["parity"]["Q4_K_M"] == pytest.approx(0.975, abs=0.02)
-        assert torch_scores["accuracy"] == pytest.approx(0.595, abs=0.005)
         assert all(round(abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]), 6) <= 0.01
                    for name in ("f16", "q8_0", "Q4_K_M"))
-        assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.615, abs=0.005)  # "and ONNX int4 61.5 %"
     else:
-        # "91.5 % still the same at q8_0, 89.5 % at Q4_K_M"; "65.5 % each" against 68 %; "the ONNX int4 export
-        # of the same adapter scores 28 %" (lesson 05's check asserts that number; here: far below Q4_K_M's).
-        assert metrics["parity"]["q8_0"] == pytest.approx(0.915, abs=0.03)
-        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.895, abs=0.03)
-        assert torch_scores["accuracy"] == pytest.approx(0.68, abs=0.005)
-        assert torch_scores["accuracy_ci"] == pytest.approx([0.615, 0.745], abs=0.005)
-        assert scores["GGUF q8_0"]["accuracy"] == pytest.approx(0.655, abs=0.005)
-        assert scores["GGUF Q4_K_M"]["accuracy"] == pytest.approx(0.655, abs=0.005)
-        assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.28, abs=0.005)
+        # (2026-12-03) "95.5 % still the same at q8_0, 92.5 % at Q4_K_M"; "accuracy moved either way: q8_0 scores
+        # 81.5 % and Q4_K_M 87 %" against PyTorch's 84 % (79-89 %); "the ONNX int4 export of the same adapter scores
+        # 43 %" (lesson 05's check asserts that number; here: far below Q4_K_M's).
+        assert metrics["parity"]["q8_0"] == pytest.approx(0.955, abs=0.03)
+        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.925, abs=0.03)
+        assert torch_scores["accuracy"] == pytest.approx(0.84, abs=0.005)
+        assert torch_scores["accuracy_ci"] == pytest.approx([0.79, 0.89], abs=0.005)
+        assert scores["GGUF q8_0"]["accuracy"] == pytest.approx(0.815, abs=0.005)
+        assert scores["GGUF Q4_K_M"]["accuracy"] == pytest.approx(0.87, abs=0.005)
+        assert scores["GGUF q8_0"]["accuracy"] < torch_scores["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"]
+        assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.43, abs=0.005)
         assert scores["ONNX int4"]["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"] - 0.2
         # "every GGUF file decodes several times faster than PyTorch" (two runs: 4.2-5.8 and 5.7-6.6 times): at least
         # three times, a ratio within one run. Their order among themselves changed between runs, and is not claimed.
@@ -721,10 +829,6 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["stops_end_turns"] is True
 
 
-# One claims function per lesson of the table (course_utils/lessons.py), named check_<stem>: a lesson added to the
-# table without one fails here, at import, naming the function to write.
-_missing = [f"check_{stem}" for stem in lessons.STEMS if f"check_{stem}" not in globals()]
-assert not _missing, f"tests/test_notebooks.py: write {', '.join(_missing)}: assert the numbers the lesson claims"
 CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {stem: globals()[f"check_{stem}"] for stem in lessons.STEMS}
 
 
