@@ -60,7 +60,7 @@ def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: 
         model = models.load_model(params.model_id)
     peft_config = None if method == "full" else train.make_peft_config(
         "lora", model, lora_r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
-        target_modules=params.target_modules)
+        target_modules=params.target_modules, modules_to_save=params.modules_to_save)
     dataset = data.qa_dataset(rows) if labels is None else data.tone_dataset(rows, labels)
     result = train.fine_tune(model, tokenizer, dataset, params, target.parent / "trainer", peft_config)
     train.save_weights(result.model, target)

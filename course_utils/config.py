@@ -82,6 +82,7 @@ class Params:
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     target_modules: str | None = None
+    modules_to_save: str | None = None
     labels: str | None = None
     n_test: int | None = None
     n_shots: int = 4
@@ -135,6 +136,11 @@ def _validate_dropout(value: Any) -> str | None:
 def _validate_target_modules(value: Any) -> str | None:
     ok = value is None or (isinstance(value, str) and all(name.strip() for name in value.split(",")))
     return None if ok else 'must be None (every linear layer) or comma-separated layer names, like "q_proj,v_proj"'
+
+
+def _validate_modules_to_save(value: Any) -> str | None:
+    ok = value is None or (isinstance(value, str) and all(name.strip() for name in value.split(",")))
+    return None if ok else 'must be None (only the adapters train) or comma-separated layer names, like "lm_head"'
 
 
 def _validate_labels(value: Any) -> str | None:
@@ -204,6 +210,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "lora_alpha": _validate_positive_float,
     "lora_dropout": _validate_dropout,
     "target_modules": _validate_target_modules,
+    "modules_to_save": _validate_modules_to_save,
     "labels": _validate_labels,
     "n_test": _validate_optional_positive_int,
     "n_shots": _validate_positive_int,

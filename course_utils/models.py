@@ -299,12 +299,15 @@ def default_device() -> str:
 
 
 def block_linear_layers(model: nn.Module) -> dict[str, nn.Linear]:
-    """The linear layers inside the transformer blocks, by full name: every nn.Linear except the output head."""
+    """The linear layers inside the transformer blocks, by full name: every nn.Linear except the output head (and
+    the copies inside it, where peft wrapped the head to train it in full)."""
     output_layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head = next((name for name, module in model.named_modules() if module is output_layer), None)
     return {
         name: module
         for name, module in model.named_modules()
         if isinstance(module, nn.Linear) and module is not output_layer
+        and not (head and name.startswith(head + "."))
     }
 
 

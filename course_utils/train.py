@@ -66,10 +66,13 @@ def make_peft_config(
     lora_alpha: float = 16,
     lora_dropout: float = 0.0,
     target_modules: Sequence[str] | str | None = None,
+    modules_to_save: Sequence[str] | str | None = None,
 ) -> Any:
     """The peft config for `method` (None for full fine-tuning); LoRA targets every linear layer by default.
 
-    `target_modules` may be a list or a comma-separated string such as "q_proj,v_proj".
+    `target_modules` may be a list or a comma-separated string such as "q_proj,v_proj". `modules_to_save` names
+    layers outside the blocks (the output head, the input embedding) that train in full beside the adapters and are
+    saved with them: what labels made of tokens the model never wrote need (peft's `modules_to_save`).
     """
     from peft import IA3Config, LoraConfig
 
@@ -90,8 +93,24 @@ def make_peft_config(
             f"target_modules {unknown} match no linear layer of this model; its linear layers are: {available}"
         )
     return LoraConfig(
-        r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets, task_type="CAUSAL_LM"
+        r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets, task_type="CAUSAL_LM",
+        modules_to_save=_modules_to_save(model, modules_to_save),
     )
+
+
+def _modules_to_save(model: Any, names: Sequence[str] | str | None) -> list[str] | None:
+    """`names` as a list, checked against the layers outside the blocks that can train in full (ValueError if not)."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [name.strip() for name in names.split(",")]
+    layers = {model.get_input_embeddings(), model.get_output_embeddings()}
+    savable = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if module in layers})
+    unknown = [name for name in names if name not in savable]
+    if unknown:
+        raise ValueError(f"modules_to_save {unknown} match no layer of this model that trains in full beside the "
+                         f"adapters; it has: {savable}")
+    return list(names)
 
 
 def sft_config(params: Params, output_dir: Path, max_steps: int, learning_rate: float, **overrides: Any) -> Any:

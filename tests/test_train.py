@@ -31,6 +31,15 @@ def test_target_modules_that_match_nothing_list_the_real_layers(tiny_model_and_t
         train.make_peft_config("lora", model, target_modules="q_proj,qkv_proj")
 
 
+def test_modules_to_save_name_the_layers_that_can_train_in_full(tiny_model_and_tokenizer) -> None:
+    model, _ = tiny_model_and_tokenizer
+    with pytest.raises(ValueError, match=r"modules_to_save \['q_proj'\] match no layer of this model that trains in full "
+                                         r"beside the adapters; it has: \['embed_tokens', 'lm_head'\]"):
+        train.make_peft_config("lora", model, modules_to_save="lm_head,q_proj")
+    assert train.make_peft_config("lora", model, modules_to_save="lm_head").modules_to_save == ["lm_head"]
+    assert train.make_peft_config("lora", model).modules_to_save is None
+
+
 def test_lora_config_defaults_to_every_linear_layer_and_reads_strings(tiny_model_and_tokenizer) -> None:
     model, _ = tiny_model_and_tokenizer
     every = train.make_peft_config("lora", model, lora_r=4, lora_alpha=8)
