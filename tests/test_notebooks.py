@@ -466,14 +466,14 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     # The demonstration runs are the ones the prose names for each kind of model.
     runs = metrics["section_runs"]
     assert (runs["overfit_phrases"], runs["overfit_steps"]) == ((64, 200) if tiny else (8, 18))
+    assert runs["overfit_rate"] == (None if tiny else 3e-4)  # "six times that rate, 3e-4, held constant"
     assert runs["eos_steps"] == (40 if tiny else 10)
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
-    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.173 < 0.404
-    # (SmolLM2, 2026-12-03: 0.152, not below 0.151: on the new data its 8-phrase, 18-step run no longer overfits;
-    # the cpu section_runs need a new choice)
-    assert overfit["steps_after"] < overfit["steps_before"]  # "ends the run after a fraction of the steps"
-    # "moves little": measured 53 -> 54.5 % (SmolLM2: 90 -> 90 %)
+    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.173 < 0.404 (SmolLM2 0.216 < 0.460)
+    # "ends the run after a fraction of the steps": 80 of 200 (SmolLM2 15 of 18)
+    assert overfit["steps_after"] < overfit["steps_before"]
+    # "moves little either way (within 5 points)": measured 53 -> 54.5 % (SmolLM2 72.5 -> 68 %, 2026-12-03)
     assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05
     lr = metrics["learning_rate"]
     assert lr["diverged_before"] and not lr["diverged_after"]
@@ -518,8 +518,8 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10  # measured 27.5 % -> 59 % (SmolLM2 30 -> 84 %)
     leakage = metrics["leakage"]
     assert leakage["overlap_before"] == runs["overfit_phrases"] and leakage["overlap_after"] == 0
-    assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]  # "looks far better than it is" (SmolLM2, 2026-12-03:
-    # 100 % on both, 8 phrases each: section 1's model from the 8-phrase run scores every clean phrase right too)
+    # "looks better than it is": measured 73 % against 47 % (SmolLM2 94 % against 87.5 %, 2026-12-03)
+    assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]
     assert metrics["environment"]["failures"] == 0
     assert images_in(executed) >= 3
 
