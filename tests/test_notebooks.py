@@ -792,11 +792,10 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     assert all(low <= scores[f"GGUF {name}"]["accuracy"] <= high for name in ("q8_0", "Q4_K_M"))
     speed = metrics["tokens_per_second"]
     if tiny:
-        # "the f16 and q8_0 files give PyTorch's greedy answer to every prompt, Q4_K_M to 97.5 %; the three files
-        # within a point of PyTorch's 59 %" (PyTorch's and ONNX int4's accuracy: asserted above, measured 2026-12-03;
-        # the GGUF files' parity and accuracy were not re-measured on the new data: that ci run had no llama.cpp, so
-        # 97.5 % is the 2026-12-02 measurement).
-        assert metrics["parity"]["q8_0"] == 1.0 and metrics["parity"]["Q4_K_M"] == pytest.approx(0.975, abs=0.02)
+        # "q8_0 to 98.5 % and Q4_K_M to 89.5 %; the three files within a point of PyTorch's 59 % (59 / 58.5 / 59.5 %)"
+        # (measured 2026-12-03 with llama.cpp, `make test-gguf`; one or two prompts' rounding either way on another CPU)
+        assert metrics["parity"]["q8_0"] == pytest.approx(0.985, abs=0.02)
+        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.895, abs=0.02)
         assert all(round(abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]), 6) <= 0.01
                    for name in ("f16", "q8_0", "Q4_K_M"))
     else:
