@@ -80,6 +80,8 @@ def make_peft_config(
     if method == "full":
         return None
     if method == "ia3":
+        if modules_to_save:
+            raise ValueError(f"modules_to_save goes with method 'lora' only (got {modules_to_save!r} with 'ia3')")
         return IA3Config(task_type="CAUSAL_LM")  # peft's per-architecture default targets
     if not isinstance(lora_r, int) or isinstance(lora_r, bool) or lora_r <= 0:
         raise ValueError(f"lora_r must be a positive integer (got {lora_r!r})")
@@ -99,17 +101,28 @@ def make_peft_config(
 
 
 def _modules_to_save(model: Any, names: Sequence[str] | str | None) -> list[str] | None:
-    """`names` as a list, checked against the layers outside the blocks that can train in full (ValueError if not)."""
+    """`names` as a list, checked against the layers outside the blocks that can train in full (ValueError if not).
+
+    A model whose output head is tied to its input embedding (SmolLM2) is refused: peft would train a separate copy
+    of one of them, and saving the merged model ties the head back to the untrained embedding, losing the training.
+    """
     if names is None:
         return None
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",")]
-    layers = {model.get_input_embeddings(), model.get_output_embeddings()}
+    try:
+        layers = {model.get_input_embeddings(), model.get_output_embeddings()} - {None}
+    except NotImplementedError:  # a model class that does not say which layers are its embeddings
+        layers = set()
     savable = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if module in layers})
     unknown = [name for name in names if name not in savable]
     if unknown:
-        raise ValueError(f"modules_to_save {unknown} match no layer of this model that trains in full beside the "
-                         f"adapters; it has: {savable}")
+        raise ValueError(f"modules_to_save {unknown}: only the input embedding and the output head can be named here "
+                         f"(this model: {savable}); layers inside the blocks take adapters through target_modules")
+    if getattr(getattr(model, "config", None), "tie_word_embeddings", False):
+        raise ValueError(f"modules_to_save {list(names)}: this model ties its output head to its input embedding "
+                         "(tie_word_embeddings), so a trained copy of one would be lost when the merged model is "
+                         "saved and loaded again; leave modules_to_save at None for it")
     return list(names)
 
 

@@ -471,9 +471,11 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
     assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.173 < 0.404 (SmolLM2 0.216 < 0.460)
-    # "ends the run after a fraction of the steps": 80 of 200 (SmolLM2 15 of 18)
-    assert overfit["steps_after"] < overfit["steps_before"]
-    # "moves little either way (within 5 points)": measured 53 -> 54.5 % (SmolLM2 72.5 -> 68 %, 2026-12-03)
+    # "ends the run early (course-tiny: at step 80 of 200; SmolLM2: at step 15 of 18)"
+    assert (overfit["steps_after"], overfit["steps_before"]) == ((80, 200) if tiny else (15, 18))
+    # "moves little either way, within 5 points": measured 53 -> 54.5 %; "on SmolLM2 it went down (72.5 % to 68 %)"
+    if not tiny:
+        assert (overfit["accuracy_before"], overfit["accuracy_after"]) == pytest.approx((0.725, 0.68), abs=0.005)
     assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05
     lr = metrics["learning_rate"]
     assert lr["diverged_before"] and not lr["diverged_after"]
@@ -518,8 +520,10 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10  # measured 27.5 % -> 59 % (SmolLM2 30 -> 84 %)
     leakage = metrics["leakage"]
     assert leakage["overlap_before"] == runs["overfit_phrases"] and leakage["overlap_after"] == 0
-    # "looks better than it is": measured 73 % against 47 % (SmolLM2 94 % against 87.5 %, 2026-12-03)
+    # "looks better than it is": "73 % against 47 %" (64 + 64 phrases); SmolLM2 "94 % against 87.5 %" (8 + 8: one phrase)
     assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]
+    measured = (0.734, 0.469) if tiny else (0.9375, 0.875)
+    assert (leakage["accuracy_leaky"], leakage["accuracy_clean"]) == pytest.approx(measured, abs=0.005)
     assert metrics["environment"]["failures"] == 0
     assert images_in(executed) >= 3
 
@@ -793,7 +797,7 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     speed = metrics["tokens_per_second"]
     if tiny:
         # "q8_0 to 98.5 % and Q4_K_M to 89.5 %; the three files within a point of PyTorch's 59 % (59 / 58.5 / 59.5 %)"
-        # (measured 2026-12-03 with llama.cpp, `make test-gguf`; one or two prompts' rounding either way on another CPU)
+        # (measured 2026-12-03 with llama.cpp, `make test-gguf`; up to four prompts' rounding either way on another CPU)
         assert metrics["parity"]["q8_0"] == pytest.approx(0.985, abs=0.02)
         assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.895, abs=0.02)
         assert all(round(abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]), 6) <= 0.01

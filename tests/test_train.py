@@ -33,11 +33,25 @@ def test_target_modules_that_match_nothing_list_the_real_layers(tiny_model_and_t
 
 def test_modules_to_save_name_the_layers_that_can_train_in_full(tiny_model_and_tokenizer) -> None:
     model, _ = tiny_model_and_tokenizer
-    with pytest.raises(ValueError, match=r"modules_to_save \['q_proj'\] match no layer of this model that trains in full "
-                                         r"beside the adapters; it has: \['embed_tokens', 'lm_head'\]"):
+    with pytest.raises(ValueError, match=r"modules_to_save \['q_proj'\]: only the input embedding and the output head "
+                                         r"can be named here \(this model: \['embed_tokens', 'lm_head'\]\); layers "
+                                         r"inside the blocks take adapters through target_modules"):
         train.make_peft_config("lora", model, modules_to_save="lm_head,q_proj")
     assert train.make_peft_config("lora", model, modules_to_save="lm_head").modules_to_save == ["lm_head"]
     assert train.make_peft_config("lora", model).modules_to_save is None
+    with pytest.raises(ValueError, match="modules_to_save goes with method 'lora' only"):
+        train.make_peft_config("ia3", model, modules_to_save="lm_head")
+
+
+def test_modules_to_save_is_refused_where_the_head_is_tied_to_the_embedding() -> None:
+    """SmolLM2 ties its head: a trained copy would be lost when the merged model is saved and loaded again."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tied = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True))
+    with pytest.raises(ValueError, match=r"modules_to_save \['lm_head'\]: this model ties its output head to its "
+                                         r"input embedding \(tie_word_embeddings\)"):
+        train.make_peft_config("lora", tied, modules_to_save="lm_head")
 
 
 def test_lora_config_defaults_to_every_linear_layer_and_reads_strings(tiny_model_and_tokenizer) -> None:
