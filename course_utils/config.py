@@ -31,8 +31,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gradient_accumulation_steps": 1,
     },
     # The laptop profile: the real SLM. 30 steps of 8 examples: LoRA takes about 95 s on 2 cores and goes from 0 % to
-    # 84 % strict accuracy on the 200 test phrases (lesson 03, 2026-12-03); peft_learning_rate 3e-4 is issue 25's, and full
-    # fine-tuning takes the usual smaller rate for a pretrained model of this size. Each step's 8 examples run as 2
+    # 84 % strict accuracy on the 200 test phrases (lesson 03, 2026-12-03); peft_learning_rate 3e-4 is issue 25's, and
+    # full fine-tuning takes the usual smaller rate for a pretrained model of this size. Each step's 8 examples run as 2
     # micro-batches of 4 (gradient_accumulation_steps 2): the same step to float rounding (lesson 08), and on these 2
     # cores LoRA's steps run 1.38x faster (bench/micro_batch.py, 2026-12-03; full fine-tuning's 1.02x).
     "cpu": {
@@ -133,13 +133,18 @@ def _validate_dropout(value: Any) -> str | None:
     return None if ok else "must be a number from 0 up to (not including) 1"
 
 
+def _is_layer_names(value: Any) -> bool:
+    """None, or a comma-separated list of names with none empty."""
+    return value is None or (isinstance(value, str) and all(name.strip() for name in value.split(",")))
+
+
 def _validate_target_modules(value: Any) -> str | None:
-    ok = value is None or (isinstance(value, str) and all(name.strip() for name in value.split(",")))
+    ok = _is_layer_names(value)
     return None if ok else 'must be None (every linear layer) or comma-separated layer names, like "q_proj,v_proj"'
 
 
 def _validate_modules_to_save(value: Any) -> str | None:
-    ok = value is None or (isinstance(value, str) and all(name.strip() for name in value.split(",")))
+    ok = _is_layer_names(value)
     return None if ok else 'must be None (only the adapters train) or comma-separated layer names, like "lm_head"'
 
 

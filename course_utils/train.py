@@ -86,9 +86,7 @@ def make_peft_config(
     if not isinstance(lora_r, int) or isinstance(lora_r, bool) or lora_r <= 0:
         raise ValueError(f"lora_r must be a positive integer (got {lora_r!r})")
     available = find_lora_target_modules(model)
-    if isinstance(target_modules, str):
-        target_modules = [name.strip() for name in target_modules.split(",")]
-    targets = list(target_modules or available)
+    targets = _layer_names(target_modules) or available
     unknown = [name for name in targets if name not in available]
     if unknown:
         raise ValueError(
@@ -106,10 +104,9 @@ def _modules_to_save(model: Any, names: Sequence[str] | str | None) -> list[str]
     A model whose output head is tied to its input embedding (SmolLM2) is refused: peft would train a separate copy
     of one of them, and saving the merged model ties the head back to the untrained embedding, losing the training.
     """
+    names = _layer_names(names)
     if names is None:
         return None
-    if isinstance(names, str):
-        names = [name.strip() for name in names.split(",")]
     try:
         layers = {model.get_input_embeddings(), model.get_output_embeddings()} - {None}
     except NotImplementedError:  # a model class that does not say which layers are its embeddings
@@ -123,7 +120,14 @@ def _modules_to_save(model: Any, names: Sequence[str] | str | None) -> list[str]
         raise ValueError(f"modules_to_save {list(names)}: this model ties its output head to its input embedding "
                          "(tie_word_embeddings), so a trained copy of one would be lost when the merged model is "
                          "saved and loaded again; leave modules_to_save at None for it")
-    return list(names)
+    return names
+
+
+def _layer_names(names: Sequence[str] | str | None) -> list[str] | None:
+    """Layer names as a list: a comma-separated string such as "q_proj, v_proj" is split; None stays None."""
+    if names is None:
+        return None
+    return [name.strip() for name in names.split(",")] if isinstance(names, str) else list(names)
 
 
 def sft_config(params: Params, output_dir: Path, max_steps: int, learning_rate: float, **overrides: Any) -> Any:

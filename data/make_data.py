@@ -201,7 +201,8 @@ def pretraining_corpus() -> list[str]:
         for event in words["events"]:
             for cue in words["cues"]:
                 subject = rng.choice(SUBJECTS)
-                texts.append(f"{_cap(event)}, and {subject if subject.startswith('I ') else subject[0].lower() + subject[1:]} {cue}.")
+                subject = subject if subject.startswith("I ") else subject[0].lower() + subject[1:]
+                texts.append(f"{_cap(event)}, and {subject} {cue}.")
     # What each feeling word means, as a dictionary or any large text says it: "elated" goes with joy.
     for tone, words in TONES.items():
         for cue in words["cues"]:
