@@ -76,6 +76,40 @@ def _verify_trl_vocab_chunk() -> None:
     assert found == TRL_VOCAB_CHUNK, f"trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE is {found}, not {TRL_VOCAB_CHUNK}"
 
 
+# --- trl: whether its fused LM head scores only the answer's positions (private: `_use_triton` in trl.trainer.utils) --
+@contextmanager
+def head_on_answer_positions() -> Iterator[None]:
+    """Inside the block, trl's fused LM head scores only the positions that carry the loss, on a CPU too.
+
+    trl 1.16's SFTTrainer and DPOTrainer send the last hidden states through the LM head in vocabulary chunks
+    (trl.trainer.utils.add_fused_lm_head). On CUDA and XPU they first drop the positions whose label is -100 (the
+    prompt and the padding); elsewhere they score every position, so that a compiled device (Neuron) does not see a
+    new shape each batch. A CPU runs eagerly and pays only for the wasted work: SmolLM2's 49,152 columns at a prompt's
+    70-odd positions, to score 2 or 3 answer tokens. trl decides with `_use_triton(device)` as bound in
+    trl.trainer.utils; inside the block that binding also answers True for CPU tensors. trl's kernels keep their own
+    binding (trl.kernels.chunked_logprob), so on a CPU they still run their PyTorch tiles. Each kept position's score,
+    and so the loss, is the same; where the head trains nothing, so are the gradients and the trained weights, bit for
+    bit (tests/test_train.py; bench/answer_positions.py measures the speed).
+    """
+    from trl.trainer import utils
+
+    original = utils._use_triton
+    utils._use_triton = lambda device: device.type == "cpu" or original(device)
+    try:
+        yield
+    finally:
+        utils._use_triton = original
+
+
+def _verify_head_on_answer_positions() -> None:
+    from trl.trainer import utils
+
+    source = inspect.getsource(utils.add_fused_lm_head)
+    assert "compact = _use_triton(hidden_states.device)" in source, \
+        "trl.trainer.utils.add_fused_lm_head no longer decides with `compact = _use_triton(hidden_states.device)`"
+    assert callable(getattr(utils, "_use_triton", None)), "trl.trainer.utils has no _use_triton"
+
+
 # --- onnxruntime-genai: which architectures its model builder exports (read from the builder's source) --------------
 def builder_architectures() -> list[str]:
     """Architectures the installed onnxruntime-genai builder exports, read from its source (it has no public list)."""
@@ -155,6 +189,9 @@ RELIANCES = (
              "memory.TensorMemory: lessons 02, 04, 07 and 08's measured tensor memory", _verify_profiler_events),
     Reliance(f"SFTTrainer scores {TRL_VOCAB_CHUNK} vocabulary columns at once (_CHUNKED_LOGPROB_CHUNK_SIZE)", "trl",
              "1.16.0", "memory.logits_bytes: the memory estimate of lessons 02, 04 and 07", _verify_trl_vocab_chunk),
+    Reliance("trl's fused LM head drops the positions without a label where _use_triton(device) is True", "trl",
+             "1.16.0", "train.fine_tune: PEFT training on a CPU scores only the answer's positions",
+             _verify_head_on_answer_positions),
     Reliance("the builder's exportable architectures, read from its source", "onnxruntime-genai", "0.18.0",
              "export.check_exportable: lesson 05's one-sentence refusal", _verify_builder_architectures),
     Reliance("accelerate's config-file loader (accelerate.commands.config.config_args)", "accelerate", "1.15.0",

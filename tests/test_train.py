@@ -83,6 +83,53 @@ def test_fine_tune_trains_a_lora_adapter_and_measures_the_run(tiny_model_path, t
     assert 0 < train.folder_size_mb(folder) < 0.5
 
 
+def test_peft_training_scores_only_the_answers_positions_and_trains_the_same_weights(tiny_model_path, tmp_path) -> None:
+    """fine_tune drops the prompt's positions from the LM head on a CPU (compat.head_on_answer_positions) where the head
+    trains nothing: the same adapter as trl's own path, bit for bit. Full fine-tuning keeps trl's path."""
+    import torch
+    from transformers import TrainerCallback, set_seed
+    from trl import SFTTrainer
+    from trl.trainer import utils as trl_utils
+
+    from course_utils import models
+
+    class Spy(TrainerCallback):  # what trl's head decides for a CPU tensor, at each step
+        def __init__(self) -> None:
+            self.seen: list[bool] = []
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.seen.append(trl_utils._use_triton(torch.device("cpu")))
+
+    params = config.resolve_params("ci", max_steps=3, batch_size=4, out_dir=str(tmp_path))
+    tokenizer = models.load_tokenizer(str(tiny_model_path))
+    rows = data.load_tone("data/tone/train.jsonl", limit=16)
+    dataset = data.tone_dataset(rows, data.label_set(rows))
+    original = trl_utils._use_triton
+    adapters = {}
+    for way in ("trl's own path", "fine_tune"):
+        set_seed(0)
+        model = models.load_model(str(tiny_model_path))
+        peft_config = train.make_peft_config("lora", model)
+        if way == "fine_tune":
+            spy = Spy()
+            result = train.fine_tune(model, tokenizer, dataset, params, tmp_path / "a", peft_config, callbacks=[spy])
+            assert result.head_on_answer_positions and spy.seen == [True] * 3
+            trained = result.model
+        else:
+            args = train.sft_config(params, tmp_path / "b", 3, params.peft_learning_rate)
+            trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                 peft_config=peft_config)
+            trainer.train()
+            trained = trainer.model
+        adapters[way] = {n: p.detach().clone() for n, p in trained.named_parameters() if p.requires_grad}
+    assert trl_utils._use_triton is original  # put back after the run
+    first, second = adapters.values()
+    assert first.keys() == second.keys() and all(torch.equal(first[n], second[n]) for n in first)
+    set_seed(0)
+    full = train.fine_tune(models.load_model(str(tiny_model_path)), tokenizer, dataset, params, tmp_path / "c")
+    assert not full.head_on_answer_positions
+
+
 def test_save_weights_keeps_the_last_good_checkpoint_when_saving_fails(tmp_path) -> None:
     class Broken:
         def save_pretrained(self, folder: str, safe_serialization: bool) -> None:
