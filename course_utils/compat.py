@@ -93,7 +93,10 @@ def head_on_answer_positions() -> Iterator[None]:
     """
     from trl.trainer import utils
 
-    original = utils._use_triton
+    original = getattr(utils, "_use_triton", None)
+    if original is None:  # another trl: its own path, unchanged (the Reliance below says so in `course doctor`)
+        yield
+        return
     utils._use_triton = lambda device: device.type == "cpu" or original(device)
     try:
         yield
@@ -105,9 +108,12 @@ def _verify_head_on_answer_positions() -> None:
     from trl.trainer import utils
 
     source = inspect.getsource(utils.add_fused_lm_head)
-    assert "compact = _use_triton(hidden_states.device)" in source, \
-        "trl.trainer.utils.add_fused_lm_head no longer decides with `compact = _use_triton(hidden_states.device)`"
+    for line in ("compact = _use_triton(hidden_states.device)", "hidden_states[mask] if compact"):
+        assert line in source, f"trl.trainer.utils.add_fused_lm_head no longer has `{line}`"
     assert callable(getattr(utils, "_use_triton", None)), "trl.trainer.utils has no _use_triton"
+    # trl's kernels decide with their own binding, which the block leaves alone (their PyTorch tiles on a CPU)
+    assert utils._ChunkedLogProbFunction.__module__.startswith("trl.kernels"), \
+        "trl's chunked head is no longer in trl.kernels"
 
 
 # --- onnxruntime-genai: which architectures its model builder exports (read from the builder's source) --------------

@@ -36,7 +36,7 @@ class TrainResult:
     total_params: int
     losses: list[float] = field(default_factory=list)
     log_history: list[dict[str, float]] = field(default_factory=list)
-    head_on_answer_positions: bool = False  # the LM head scored only the loss's positions (compat; same weights)
+    head_on_answer_positions: bool = False  # trained inside compat.head_on_answer_positions (the head trains nothing)
 
     def curve(self, key: str = "loss") -> tuple[list[int], list[float]]:
         """(steps, values) of a logged quantity, such as "loss" or "eval_loss"."""

@@ -38,3 +38,15 @@ def test_the_cache_keyword_follows_the_installed_transformers() -> None:
                                          num_attention_heads=2, num_key_value_heads=2))
     (name,) = compat.cache_argument(model, object())
     assert name in inspect.signature(LlamaForCausalLM.forward).parameters
+
+
+def test_the_head_on_answer_positions_is_put_back_after_an_error() -> None:
+    import torch
+    from trl.trainer import utils
+
+    original = utils._use_triton
+    with pytest.raises(RuntimeError, match="a failing step"):
+        with compat.head_on_answer_positions():
+            assert utils._use_triton(torch.device("cpu"))  # inside: the answer's positions only, on a CPU too
+            raise RuntimeError("a failing step")
+    assert utils._use_triton is original and not utils._use_triton(torch.device("cpu"))
