@@ -208,8 +208,8 @@ def fine_tune(
     device = str(trainer.model.device)
     # Where the head trains nothing (LoRA, IA3, QLoRA), scoring only the answer's positions gives the same weights bit
     # for bit, and LoRA's steps on SmolLM2 ran 1.55x faster on a CPU (bench/answer_positions.py). Where the head
-    # trains (full fine-tuning, modules_to_save), its weight's gradient would add the same terms in another order
-    # (1e-7 apart), so trl's own path is kept there.
+    # trains (full fine-tuning, modules_to_save lm_head), its weight's gradient would add the same terms in another
+    # order (1e-7 apart), so trl's own path is kept there.
     head_frozen = not any(p.requires_grad for p in trainer.model.get_output_embeddings().parameters())
     with PeakMemory(device) as memory, (compat.head_on_answer_positions() if head_frozen else nullcontext()):
         started = time.perf_counter()
