@@ -78,7 +78,7 @@ def _verify_trl_vocab_chunk() -> None:
 
 # --- trl: whether its fused LM head scores only the answer's positions (private: `_use_triton` in trl.trainer.utils) --
 @contextmanager
-def head_on_answer_positions() -> Iterator[None]:
+def head_on_answer_positions() -> Iterator[bool]:
     """Inside the block, trl's fused LM head scores only the positions that carry the loss, on a CPU too.
 
     trl 1.16's SFTTrainer and DPOTrainer send the last hidden states through the LM head in vocabulary chunks
@@ -89,17 +89,19 @@ def head_on_answer_positions() -> Iterator[None]:
     trl.trainer.utils; inside the block that binding also answers True for CPU tensors. trl's kernels keep their own
     binding (trl.kernels.chunked_logprob), so on a CPU they still run their PyTorch tiles. Each kept position's score,
     and so the loss, is the same; where the head trains nothing, so are the gradients and the trained weights, bit for
-    bit (tests/test_train.py; bench/answer_positions.py measures the speed).
+    bit. Where the head trains (full fine-tuning), its weight's gradient adds the same terms in another order, as on a
+    GPU: the weights come out about 1e-7 apart (tests/test_train.py; bench/answer_positions.py measures the speed).
+    Yields whether the block changed anything: False on a trl without `_use_triton`, which keeps its own path.
     """
     from trl.trainer import utils
 
     original = getattr(utils, "_use_triton", None)
     if original is None:  # another trl: its own path, unchanged (the Reliance below says so in `course doctor`)
-        yield
+        yield False
         return
     utils._use_triton = lambda device: device.type == "cpu" or original(device)
     try:
-        yield
+        yield True
     finally:
         utils._use_triton = original
 

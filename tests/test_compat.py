@@ -50,3 +50,14 @@ def test_the_head_on_answer_positions_is_put_back_after_an_error() -> None:
             assert utils._use_triton(torch.device("cpu"))  # inside: the answer's positions only, on a CPU too
             raise RuntimeError("a failing step")
     assert utils._use_triton is original and not utils._use_triton(torch.device("cpu"))
+
+
+def test_the_head_on_answer_positions_says_when_trl_has_no_switch(monkeypatch) -> None:
+    """A trl without `_use_triton` keeps its own path; the block yields False, which fine_tune records."""
+    from trl.trainer import utils
+
+    with compat.head_on_answer_positions() as changed:
+        assert changed
+    monkeypatch.delattr(utils, "_use_triton")
+    with compat.head_on_answer_positions() as changed:
+        assert not changed and not hasattr(utils, "_use_triton")

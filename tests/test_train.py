@@ -83,12 +83,12 @@ def test_fine_tune_trains_a_lora_adapter_and_measures_the_run(tiny_model_path, t
     assert 0 < train.folder_size_mb(folder) < 0.5
 
 
-@pytest.mark.parametrize("method", ["lora", "ia3"])
-def test_peft_training_scores_only_the_answers_positions_and_trains_the_same_weights(
+@pytest.mark.parametrize("method", ["lora", "ia3", "full"])
+def test_training_scores_only_the_answers_positions_and_trains_the_same_weights(
         tiny_model_path, tmp_path, monkeypatch, method: str) -> None:
-    """fine_tune drops the prompt's positions from the LM head on a CPU (compat.head_on_answer_positions) where the head
-    trains nothing: far fewer rows reach the head, and the adapter is trl's own path's, bit for bit. Full fine-tuning
-    keeps trl's path."""
+    """fine_tune drops the prompt's positions from the LM head on a CPU (compat.head_on_answer_positions): far fewer
+    rows reach the head, and the weights are trl's own path's: bit for bit where the head trains nothing (LoRA, IA3),
+    within 1e-5 where it trains (full fine-tuning: its gradient adds the same terms in another order; 1.7e-7 measured)."""
     import torch
     from transformers import set_seed
     from trl import SFTTrainer
@@ -111,32 +111,34 @@ def test_peft_training_scores_only_the_answers_positions_and_trains_the_same_wei
     rows = data.load_tone("data/tone/train.jsonl", limit=16)
     dataset = data.tone_dataset(rows, data.label_set(rows))
     original = trl_utils._use_triton
-    adapters, scored = {}, {}
+    trained_weights, scored = {}, {}
     for way in ("trl's own path", "fine_tune"):
         set_seed(0)
         model = models.load_model(str(tiny_model_path))
-        peft_config = train.make_peft_config(method, model)
+        peft_config = None if method == "full" else train.make_peft_config(method, model)
         rows_scored.clear()
         if way == "fine_tune":
             result = train.fine_tune(model, tokenizer, dataset, params, tmp_path / "a", peft_config)
-            assert result.head_on_answer_positions
+            assert result.head_on_answer_positions and result.method == method
             trained = result.model
         else:
-            args = train.sft_config(params, tmp_path / "b", 3, params.peft_learning_rate)
+            rate = params.learning_rate if method == "full" else params.peft_learning_rate
+            args = train.sft_config(params, tmp_path / "b", 3, rate)
             trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                                  peft_config=peft_config)
             trainer.train()
             trained = trainer.model
         scored[way] = sum(rows_scored)
-        adapters[way] = {n: p.detach().clone() for n, p in trained.named_parameters() if p.requires_grad}
+        trained_weights[way] = {n: p.detach().clone() for n, p in trained.named_parameters() if p.requires_grad}
     assert trl_utils._use_triton is original  # put back after the run
     # The answers are a few tokens of each example's 80-odd: the head scores a small share of the positions.
     assert 0 < scored["fine_tune"] < 0.2 * scored["trl's own path"]
-    first, second = adapters.values()
-    assert first.keys() == second.keys() and all(torch.equal(first[n], second[n]) for n in first)
-    set_seed(0)
-    full = train.fine_tune(models.load_model(str(tiny_model_path)), tokenizer, dataset, params, tmp_path / "c")
-    assert not full.head_on_answer_positions
+    first, second = trained_weights.values()
+    assert first.keys() == second.keys()
+    if method == "full":
+        assert max((first[n] - second[n]).abs().max().item() for n in first) < 1e-5
+    else:
+        assert all(torch.equal(first[n], second[n]) for n in first)
 
 
 def test_save_weights_keeps_the_last_good_checkpoint_when_saving_fails(tmp_path) -> None:
