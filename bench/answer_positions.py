@@ -1,7 +1,7 @@
 """trl's LM head scoring every position against only the answer's positions, on a CPU, side by side in one run.
 
     python bench/answer_positions.py [--model smollm2-135m-instruct|course-tiny|PATH] [--steps 6]
-                                     [--methods lora,ia3,full,dpo] [--rounds 2]
+                                     [--methods lora,ia3,full,dpo,qlora] [--rounds 2]
 
 trl 1.16's SFTTrainer sends the last hidden states through the LM head in vocabulary chunks. On CUDA it keeps only the
 positions whose label counts (the answer's); on a CPU it scores every position, the prompt's included, and masks the
@@ -13,7 +13,7 @@ ratio, and whether the trained weights are the same bit for bit (else the larges
 
 `dpo` is lesson 09's DPO with a fresh LoRA adapter (trl's DPOTrainer, which scores both answers of a pair and the
 reference's through the same head): the lesson's pairs, 30-step schedule cut to `--steps`, half the profile's batch
-in pairs, a tenth of its LoRA rate.
+in pairs (cpu: 4 pairs a step, in one pass), a tenth of its LoRA rate. `qlora` is LoRA on the 4-bit NF4 model (`quantization.load_4bit`, lesson 04).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--methods", default="lora,ia3,full,dpo")
+    parser.add_argument("--methods", default="lora,ia3,full,dpo,qlora")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
@@ -41,7 +41,7 @@ def main() -> None:
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer, SFTTrainer
 
-    from course_utils import compat, config, data, models, train
+    from course_utils import compat, config, data, models, quantization, train
 
     params = config.resolve_params("cpu", model_id=args.model, max_steps=args.steps)
     tokenizer = models.load_tokenizer(params.model_id)
@@ -59,9 +59,10 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, way in ways.items():
                     set_seed(params.seed)
-                    model = models.load_model(params.model_id)
+                    model = (quantization.load_4bit(params.model_id, for_training=True) if method == "qlora"
+                             else models.load_model(params.model_id))
                     peft = None if method == "full" else train.make_peft_config(
-                        "lora" if method == "dpo" else method, model)
+                        "lora" if method in ("dpo", "qlora") else method, model)
                     rate = params.learning_rate if method == "full" else params.peft_learning_rate
                     if method == "dpo":  # lesson 09's settings (its cell 13), on a CPU
                         dpo_args = DPOConfig(

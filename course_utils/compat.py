@@ -91,7 +91,8 @@ def head_on_answer_positions() -> Iterator[bool]:
     and so the loss, is the same; where the head trains nothing, so are the gradients and the trained weights, bit for
     bit. Where the head trains (full fine-tuning), its weight's gradient adds the same terms in another order, as on a
     GPU: the weights come out about 1e-7 apart (tests/test_train.py; bench/answer_positions.py measures the speed).
-    Yields whether the block changed anything: False on a trl without `_use_triton`, which keeps its own path.
+    Yields whether trl's switch was set: False on a trl without `_use_triton`, which keeps its own path. (On CUDA and
+    XPU trl keeps only the answer's positions anyway; on other devices, such as MPS, the block changes nothing.)
     """
     from trl.trainer import utils
 
@@ -198,7 +199,7 @@ RELIANCES = (
     Reliance(f"SFTTrainer scores {TRL_VOCAB_CHUNK} vocabulary columns at once (_CHUNKED_LOGPROB_CHUNK_SIZE)", "trl",
              "1.16.0", "memory.logits_bytes: the memory estimate of lessons 02, 04 and 07", _verify_trl_vocab_chunk),
     Reliance("trl's fused LM head drops the positions without a label where _use_triton(device) is True", "trl",
-             "1.16.0", "train.fine_tune: PEFT training on a CPU scores only the answer's positions",
+             "1.16.0", "train.fine_tune (every method) and lesson 09's DPO: a CPU scores only the answer's positions",
              _verify_head_on_answer_positions),
     Reliance("the builder's exportable architectures, read from its source", "onnxruntime-genai", "0.18.0",
              "export.check_exportable: lesson 05's one-sentence refusal", _verify_builder_architectures),

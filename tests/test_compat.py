@@ -53,7 +53,7 @@ def test_the_head_on_answer_positions_is_put_back_after_an_error() -> None:
 
 
 def test_the_head_on_answer_positions_says_when_trl_has_no_switch(monkeypatch) -> None:
-    """A trl without `_use_triton` keeps its own path; the block yields False, which fine_tune records."""
+    """The block yields True where it set trl's switch; on a trl without `_use_triton` it yields False and adds none."""
     from trl.trainer import utils
 
     with compat.head_on_answer_positions() as changed:

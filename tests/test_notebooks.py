@@ -500,12 +500,10 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     # (measured 1.72x; SmolLM2 1.6x-2.0x, side by side in one process).
     assert slow["padding_share"] == pytest.approx(0.3945 if tiny else 0.4037, abs=0.005)
     assert slow["tokens_per_second_dynamic"] > slow["tokens_per_second_padded"]
-    # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.41x); "about as fast as batches
-    # of 8, or faster" for SmolLM2 (measured 1.16x and 1.46x over 6 steps; a timing, so allow down to 0.8x).
-    if tiny:
-        assert slow["tokens_per_second_batch4"] < slow["tokens_per_second_dynamic"]
-    else:
-        assert slow["tokens_per_second_batch4"] > 0.8 * slow["tokens_per_second_dynamic"]
+    # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.41x); for SmolLM2, since the head
+    # scores only the answer's positions, "batches of 8 ran faster: batches of 4 reached 0.75x" (2026-12-03 evening,
+    # 6 steps; with the every-position head they had run 1.16x and 1.46x, which the lesson also quotes).
+    assert slow["tokens_per_second_batch4"] < slow["tokens_per_second_dynamic"]
     template = metrics["template"]
     assert template["accuracy_after"] >= template["accuracy_before"] + 0.30  # measured 20 % -> 59 % (SmolLM2 0 -> 84 %)
     eos = metrics["eos"]
@@ -636,7 +634,7 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
 def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
     reports = metrics["reports"]
     real = metrics["params"]["model_id"] != config.COURSE_TINY
-    # Section 6: DPO from the base runs on course-tiny and on a GPU (on SmolLM2 on a CPU it would add about 3 minutes).
+    # Section 6: DPO from the base runs on course-tiny and on a GPU (on SmolLM2 on a CPU it would add about 2 to 3 minutes).
     if not real:
         assert metrics["run_base_dpo"]
     elif metrics["params"]["profile"] == "cpu":
