@@ -34,7 +34,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # 84 % strict accuracy on the 200 test phrases (lesson 03, 2026-12-03); peft_learning_rate 3e-4 is issue 25's, and
     # full fine-tuning takes the usual smaller rate for a pretrained model of this size. Each step's 8 examples run as 2
     # micro-batches of 4 (gradient_accumulation_steps 2): the same step to float rounding (lesson 08), and on these 2
-    # cores LoRA's steps run 1.38x faster (bench/micro_batch.py, 2026-12-03; full fine-tuning's 1.02x).
+    # cores LoRA's steps ran 1.38x faster (bench/micro_batch.py, 2026-12-03; full fine-tuning's 1.02x) while trl's head
+    # scored every position; with the answer's positions alone (compat.head_on_answer_positions) not measured yet.
     "cpu": {
         "model_id": SMOLLM2_135M,
         "max_steps": 30,
