@@ -8,12 +8,13 @@ positions whose label counts (the answer's); on a CPU it scores every position, 
 rest out afterwards. `compat.head_on_answer_positions()` makes it keep only the answer's positions on a CPU too;
 `train.fine_tune` uses it for every method, lesson 09 around its DPO runs. Each method is trained from the same seed
 on the same examples both ways, alternating (`--rounds` of each) so that a slow spell of the machine hits both, with
-the profile's settings (cpu: 8 examples a step in 2 micro-batches of 4). The table gives the median seconds per optimizer step, the
-ratio, and whether the trained weights are the same bit for bit (else the largest difference).
+the profile's settings (cpu: 8 examples a step in 2 micro-batches of 4). The table gives the median seconds per
+optimizer step, the ratio, and whether the trained weights are the same bit for bit (else the largest difference).
 
 `dpo` is lesson 09's DPO with a fresh LoRA adapter (trl's DPOTrainer, which scores both answers of a pair and the
 reference's through the same head): the lesson's pairs, 30-step schedule cut to `--steps`, half the profile's batch
-in pairs (cpu: 4 pairs a step, in one pass), a tenth of its LoRA rate. `qlora` is LoRA on the 4-bit NF4 model (`quantization.load_4bit`, lesson 04).
+in pairs (cpu: 4 pairs a step, in one pass), a tenth of its LoRA rate. `qlora` is LoRA on the 4-bit NF4 model
+(`quantization.load_4bit`, lesson 04).
 """
 
 from __future__ import annotations

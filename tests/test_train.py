@@ -88,7 +88,8 @@ def test_training_scores_only_the_answers_positions_and_trains_the_same_weights(
         tiny_model_path, tmp_path, monkeypatch, method: str) -> None:
     """fine_tune drops the prompt's positions from the LM head on a CPU (compat.head_on_answer_positions): far fewer
     rows reach the head, and the weights are trl's own path's: bit for bit where the head trains nothing (LoRA, IA3),
-    within 1e-5 where it trains (full fine-tuning: its gradient adds the same terms in another order; 1.7e-7 measured)."""
+    within 1e-5 where it trains (full fine-tuning: its gradient adds the same terms in another order; 1.7e-7
+    measured)."""
     import torch
     from transformers import set_seed
     from trl import SFTTrainer
