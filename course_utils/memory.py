@@ -67,19 +67,25 @@ def estimate_training_memory(
     activation_bytes: float = 4.0,
     quantized_params: int = 0,
     lm_head: str = "full",
+    head_tokens: int | None = None,
 ) -> MemoryEstimate:
     """Bytes for a decoder-only transformer trained with AdamW (two fp32 states per trainable weight).
 
     Weights: `weight_bytes` each, except `quantized_params` 4-bit ones (QLoRA's linear layers) at 0.5.
     Activations per token and layer: about 8 hidden + 4 intermediate values kept for the backward
     pass (norms, attention inputs and outputs, the MLP's gate/up/product), plus what the LM head
-    holds for the vocabulary (`lm_head`, one of `LM_HEADS`). The parts are added up, so the total is
-    an upper bound: in full fine-tuning the backward pass frees activations as gradients appear.
+    holds for the vocabulary (`lm_head`, one of `LM_HEADS`) at `head_tokens` positions: None for every
+    position (batch_size x seq_len), or the answer's positions alone where trl drops the rest (on CUDA, and
+    on a CPU inside `compat.head_on_answer_positions`). The parts are added up, so the total is an upper
+    bound: in full fine-tuning the backward pass frees activations as gradients appear.
     """
     hidden, layers = config.hidden_size, config.num_hidden_layers
     tokens = batch_size * seq_len
+    if head_tokens is not None and not 0 < head_tokens <= tokens:
+        raise ValueError(f"head_tokens must be between 1 and batch_size x seq_len = {tokens} (got {head_tokens})")
     per_layer = tokens * (8 * hidden + 4 * config.intermediate_size) * activation_bytes
-    activations = layers * per_layer + logits_bytes(lm_head, tokens, config.vocab_size, activation_bytes)
+    scored = tokens if head_tokens is None else head_tokens
+    activations = layers * per_layer + logits_bytes(lm_head, scored, config.vocab_size, activation_bytes)
     return MemoryEstimate(
         weights_mb=((total_params - quantized_params) * weight_bytes + quantized_params * 0.5) / MB,
         gradients_mb=trainable_params * 4 / MB,

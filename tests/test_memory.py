@@ -70,3 +70,20 @@ def test_the_chunked_head_estimate_matches_trl_on_cpu() -> None:
     assert meter.peak_mb == pytest.approx(estimate, rel=0.10)  # measured 66 MB against 64 MB
     # A full head would keep all the logits and their log-softmax instead.
     assert memory.logits_bytes("full", tokens, vocab) == 2 * tokens * vocab * 4
+
+
+def test_the_head_term_counts_only_the_positions_it_scores_and_refuses_an_impossible_count() -> None:
+    """Inside compat.head_on_answer_positions (and on CUDA) trl's head scores the answer's positions alone."""
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(vocab_size=40_000, hidden_size=64, intermediate_size=128, num_hidden_layers=2)
+    every = memory.estimate_training_memory(config, 1_000, 1_000, 4, 128, lm_head="trl-cpu")
+    answers = memory.estimate_training_memory(config, 1_000, 1_000, 4, 128, lm_head="trl-cpu", head_tokens=16)
+    head = lambda positions: memory.logits_bytes("trl-cpu", positions, 40_000) / MB  # noqa: E731
+    assert every.activations_mb - answers.activations_mb == pytest.approx(head(4 * 128) - head(16))
+    assert memory.estimate_training_memory(config, 1_000, 1_000, 4, 128, lm_head="trl-cpu",
+                                           head_tokens=4 * 128) == every
+    for impossible in (0, 4 * 128 + 1):
+        with pytest.raises(ValueError, match=rf"head_tokens must be between 1 and batch_size x seq_len = 512 "
+                                             rf"\(got {impossible}\)"):
+            memory.estimate_training_memory(config, 1_000, 1_000, 4, 128, head_tokens=impossible)

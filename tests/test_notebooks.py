@@ -136,8 +136,9 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         # "full fine-tuning reaches 98.5 %, LoRA 84 % and IA3 23 %" (measured 2026-12-03; greedy, so it repeats here;
         # 3 points for another CPU);
         # "LoRA trains 1.8 % of the weights and saves a 9.4 MB adapter against a 513 MB checkpoint; IA3 trains 0.04 %
-        # and saves 0.24 MB"; "the three measured peaks are close too (within a third of each other)": 5.0-5.5 GB on
-        # 2026-12-03 on the new tone data, in micro-batches of 4 (4.0-4.9 GB on the earlier tone data).
+        # and saves 0.24 MB"; "the three measured peaks are close too (within a third of each other)": 4.1-4.9 GB on
+        # 2026-12-03 evening, each step in one pass (5.0-5.5 GB that afternoon in micro-batches of 4; 4.0-4.9 GB on
+        # the earlier tone data). The accuracies and sizes were the same both ways.
         accuracy = [methods[name]["accuracy"] for name in ("full", "lora", "ia3")]
         assert accuracy == pytest.approx([0.985, 0.84, 0.23], abs=0.03)
         assert methods["lora"]["trainable_pct"] == pytest.approx(1.78, abs=0.01)
@@ -271,13 +272,13 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
         assert low <= metrics["qlora_minus_lora"] <= high and low > -0.05
         assert low == pytest.approx(-0.025, abs=0.02)  # "rules out a loss of more than 2.5 points"
     else:
-        # SmolLM2, each step in two micro-batches of 4: "QLoRA scored 66 % against LoRA's 84 %, and the interval of the
-        # difference, -25.5 to -11.5 points, shows a cost: at least 11.5 and up to 25.5 points" (measured on
-        # 2026-12-03; greedy on this CPU; allow 3 points elsewhere). The bounds keep the 1.5 points of slack the earlier
-        # ones had (on the earlier tone data: 61 % against 68 %, interval -12.5 to -1.5; in one batch of 8, 62.5 %,
-        # interval -11 to 0).
-        assert (metrics["qlora_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.66, 0.84), abs=0.03)
-        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.27 and high < -0.10
+        # SmolLM2, each step in one pass of 8: "QLoRA scored 68.5 % against LoRA's 84 %, and the interval of the
+        # difference, -22 to -9 points, shows a cost: at least 9 and up to 22 points" (measured on 2026-12-03 at night;
+        # greedy on this CPU; allow 3 points elsewhere). The bounds keep the 1.5 points of slack the earlier ones had.
+        # Earlier runs, each a rounding of the same steps: in two micro-batches of 4, 66 %, interval -25.5 to -11.5; on
+        # the earlier tone data 61 % against 68 %, interval -12.5 to -1.5, and in one batch of 8, 62.5 %, -11 to 0.
+        assert (metrics["qlora_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.685, 0.84), abs=0.03)
+        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.235 and high < -0.075
     assert metrics["qlora_step_time_ratio"] > 0  # printed, never asserted as faster or slower: a timing
     assert metrics["methods"]["qlora"]["trainable_params"] == metrics["methods"]["lora"]["trainable_params"]
     # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %: 10.5 of 36.6 MB at ci on
@@ -321,15 +322,19 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         # 1.5x asserted).
         assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.43, 0.84), abs=0.03)
         # "while int8 scored 84.5 %" (2026-12-03; allow 3 points), and "int8 ... about 2x fp32" (91 against 46 tokens/s;
-        # 1.5x asserted).
+        # 1.5x asserted). On an Intel Xeon with AVX-512 (2026-12-03) int8 was 1.8x and int4 2.3x fp32, and fp32 ran at
+        # 0.95x PyTorch (2.1x on the AMD EPYC): the lesson says that order depends on the CPU, and that int4 still
+        # decoded twice as fast as PyTorch (36 against 16.7 tokens/s; 117 against 23 on the EPYC), which is asserted.
         assert metrics["int8_accuracy"] == pytest.approx(0.845, abs=0.03)
         speed = metrics["tokens_per_second"]
-        assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_fp32"] > speed["torch_fp32"]
+        assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_int4"] >= 1.5 * speed["torch_fp32"]
         assert speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
-    # "onnxruntime-genai is faster than PyTorch's generate in every precision" on course-tiny, by a ratio that varies
-    # between machines: measured 18x on an earlier machine, 1.47x and 1.51x (two runs) on 2026-12-01, where an earlier
-    # bound of 2x failed, and 2.4x on 2026-12-03; so the lesson claims only "faster", and this asserts that.
-    assert metrics["ort_speedup_vs_torch"] > 1
+    if metrics["params"]["model_id"] == config.COURSE_TINY:
+        # "onnxruntime-genai is faster than PyTorch's generate in every precision" on course-tiny, by a ratio that
+        # varies between machines: measured 18x on an earlier machine, 1.47x and 1.51x (two runs) on 2026-12-01, where
+        # an earlier bound of 2x failed, and 2.4x on 2026-12-03; so the lesson claims only "faster", and this asserts
+        # that.
+        assert metrics["ort_speedup_vs_torch"] > 1
     assert metrics["architecture"] == "LlamaForCausalLM"
     # Section 7: on one switchable ONNX model, each active adapter (and none) reproduces its PyTorch model token for
     # token, and "each adapter file is a small fraction of the base model's size" (measured 8 %; require <= 20 %).
@@ -431,9 +436,10 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
         assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
     else:
         # SmolLM2 at the cpu profile (2026-12-03), greedy (allow 3 points, or 5 % of a perplexity, for another CPU's
-        # rounding): "full 98.5 %, LoRA and merged 84 %, QLoRA 67 %, int4 ONNX 43 %";
+        # rounding): "full 98.5 %, LoRA and merged 84 %, QLoRA 67.5 %, int4 ONNX 43 %" (QLoRA: 67 % in micro-batches
+        # of 4);
         accuracy = {name: v["accuracy"] for name, v in variants.items()}
-        expected = {"base": 0.0, "full": 0.985, "lora": 0.84, "qlora": 0.67, "merged": 0.84, "onnx_int4": 0.43}
+        expected = {"base": 0.0, "full": 0.985, "lora": 0.84, "qlora": 0.675, "merged": 0.84, "onnx_int4": 0.43}
         assert accuracy == pytest.approx(expected, abs=0.03)
         # "perplexity barely moved for full fine-tuning or LoRA (101.8 and 102.8 against 102.3, within 1 %); it rose for
         # QLoRA (124)" (measured -0.5 % and +0.5 %; on the earlier tone data both were below the base: 194.6 and 204
