@@ -22,11 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from course_utils import numerics
 from course_utils.config import (COURSE_TINY, SMOLLM2_135M, course_root, looks_like_path, model_cache_dir,
                                  resolve_course_path)
 
 # Bump when the build recipe changes, so caches built by older code are not reused.
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: built with the portable kernels (course_utils.numerics)
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 # ChatML, the template SmolLM2-Instruct and Qwen2 use, so lessons carry over to real SLMs unchanged.
 CHAT_TEMPLATE = (
@@ -131,15 +132,38 @@ def _pretrain(model: Any, tokenizer: Any, texts: list[str], recipe: TinyRecipe, 
 
 
 def build_course_tiny(recipe: TinyRecipe | None = None, cache_dir: Path | None = None) -> Path:
-    """Build (once) and return the folder of the embedded course-tiny model and tokenizer."""
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, set_seed
+    """Build (once) and return the folder of the embedded course-tiny model and tokenizer.
 
+    The build runs with the portable kernels (course_utils.numerics), in a new process where this one was started
+    without them, so every x86-64 CPU builds the same weights, bit for bit.
+    """
     recipe = recipe or TinyRecipe()
     texts = _pretraining_texts()
     cache_dir = Path(cache_dir or model_cache_dir())
     target = cache_dir / f"{COURSE_TINY}-{_cache_key(recipe, texts)}"
     if (target / "config.json").exists():
         return target
+    if not numerics.portable_kernels_active():
+        _build_in_portable_process(recipe, cache_dir)
+        return target
+    _build(recipe, texts, cache_dir, target)
+    return target
+
+
+def _build_in_portable_process(recipe: TinyRecipe, cache_dir: Path) -> None:
+    """Run the build in `python -m course_utils.models`, started with the portable kernels."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "course_utils.models", str(cache_dir), json.dumps(asdict(recipe))]
+    done = subprocess.run(command, env=numerics.portable_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"building course-tiny failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+
+
+def _build(recipe: TinyRecipe, texts: list[str], cache_dir: Path, target: Path) -> None:
+    """Tokenizer, pretraining and an atomic save into `target`."""
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, set_seed
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
@@ -178,7 +202,6 @@ def build_course_tiny(recipe: TinyRecipe | None = None, cache_dir: Path | None =
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return target
 
 
 def build_smollm2_shape(cache_dir: Path | None = None) -> Path:
@@ -321,3 +344,9 @@ def count_parameters(model: nn.Module) -> dict[str, float]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable, "trainable_pct": 100.0 * trainable / total if total else 0.0}
+
+
+if __name__ == "__main__":  # the build's own process: python -m course_utils.models CACHE_DIR RECIPE_JSON
+    import sys
+
+    build_course_tiny(TinyRecipe(**json.loads(sys.argv[2])), Path(sys.argv[1]))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import platform
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,20 @@ def test_course_tiny_build_is_deterministic(tmp_path) -> None:
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")], "temporary build folder left behind"
+
+
+# course-tiny's weights as built with the portable kernels (course_utils.numerics). Measured 2026-12-04 on an Intel
+# Xeon with AVX-512, built with 1 and with 2 threads. Before the portable kernels, an AMD EPYC (AVX2) and this Xeon
+# built different weights from the same code, and the ci profile's pinned accuracies moved by up to 25 points. If this
+# fails on another x86-64 CPU, the portable kernels did not give the same bytes there.
+COURSE_TINY_SHA256 = "f5b5b036d60143dbf0acbc0e3d6ee784a0b4a23156d67d29a4089b02e675596b"
+
+
+def test_course_tiny_weights_are_the_bytes_pinned_for_x86_64(tiny_model_path: Path) -> None:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip(f"the digest is pinned for x86-64 CPUs; this is {platform.machine()}")
+    digest = hashlib.sha256((tiny_model_path / "model.safetensors").read_bytes()).hexdigest()
+    assert digest == COURSE_TINY_SHA256, f"course-tiny built to other weights on this CPU ({platform.processor()})"
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from course_utils import numerics
 from course_utils.instructor.handout import CHECK, EXERCISE, HIDDEN, exercise_cells, exercise_title, tags
 
 # Code that opens the instructor's notebooks, prints a check's source or asks for a solution (`course solution`,
@@ -126,9 +127,12 @@ def grade_lesson(student: str, path: Path, out: Path, timeout: int = CELL_TIMEOU
     nbformat.write(notebook, source)
     stopped = None
     try:
-        papermill.execute_notebook(str(source), str(executed_path), parameters={**absolute_paths(parameters or {}), "profile": "ci", "out_dir": str(work)},
-                                   cwd=str(notebooks_dir()), kernel_name="python3", progress_bar=False,
-                                   log_output=False, execution_timeout=timeout, shutdown_kernel="immediate")
+        with numerics.portable_kernels_for_children():  # the ci profile's kernels, as `course run` gives it
+            papermill.execute_notebook(str(source), str(executed_path),
+                                       parameters={**absolute_paths(parameters or {}), "profile": "ci",
+                                                   "out_dir": str(work)},
+                                       cwd=str(notebooks_dir()), kernel_name="python3", progress_bar=False,
+                                       log_output=False, execution_timeout=timeout, shutdown_kernel="immediate")
     except Exception as error:  # a cell outside the exercises failed, a cell timed out, or the kernel died
         name = type(error).__name__
         stopped = (f"timeout: a cell ran over {timeout} s" if "Timeout" in name or "timed out" in str(error).lower()

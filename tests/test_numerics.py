@@ -1,0 +1,28 @@
+"""The portable kernels: what a process started with them runs, and that the parent's environment is put back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from course_utils import numerics
+
+PROBE = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+
+
+def test_a_process_started_inside_the_block_runs_the_portable_kernels(monkeypatch) -> None:
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    with numerics.portable_kernels_for_children():
+        assert numerics.portable_kernels_active()
+        inside = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+    assert inside.stdout.strip() == "DEFAULT"  # PyTorch's kernels without AVX2 or AVX-512
+    # put back as they were: one unset, one with its own value
+    assert "MKL_CBWR" not in os.environ and os.environ["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert not numerics.portable_kernels_active()
+
+
+def test_portable_env_adds_the_kernels_to_the_environment_given() -> None:
+    env = numerics.portable_env({"PATH": "/bin", "MKL_CBWR": "AVX2"})
+    assert env == {"PATH": "/bin", "MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default"}
