@@ -103,25 +103,25 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     base = metrics["base_accuracy"]
     real = metrics["params"]["model_id"] != config.COURSE_TINY  # SmolLM2 at the cpu profile
     assert base <= 0.10
-    # "LoRA learns the task well above the base model": measured 59 % vs 0 % at ci (2026-12-03), 84 % vs 0 % on SmolLM2
+    # "LoRA learns the task well above the base model": measured 56 % vs 0 % at ci (2026-12-04), 84 % vs 0 % on SmolLM2
     # (cpu, 2026-12-03); require +30 points.
     assert methods["lora"]["accuracy"] >= base + 0.30
     # "So on SmolLM2 full fine-tuning scored highest in these few steps": 98.5 % on SmolLM2. On course-tiny it no
-    # longer does (87 % against LoRA's 59.5 % on the earlier tone data; 56 % against 59 % now): asserted below.
+    # longer does (87 % against LoRA's 59.5 % on the earlier tone data; 42 % against 56 % now): asserted below.
     if real:
         assert methods["full"]["accuracy"] >= methods["lora"]["accuracy"]
     # Lesson 01 section 6: "Fine-tuning, in lesson 02, ... well above the classifier": the bag-of-words classifier scores
-    # 29 % (interval 23 % to 35 %) at both profiles; full and LoRA score above the top of that interval (measured 56 %
-    # and 59 % at ci, 98.5 % and 84 % on SmolLM2), and below 100 %.
+    # 29 % (interval 23 % to 35 %) at both profiles; full and LoRA score above the top of that interval (measured 42 %
+    # and 56 % at ci, 98.5 % and 84 % on SmolLM2), and below 100 %.
     assert 0.35 < methods["full"]["accuracy"] < 1.0 and methods["lora"]["accuracy"] > 0.35
     if not real:
-        # "it scored 56 %, 3 points below LoRA's 59 % (measured on 2026-12-03, one seed)": greedy, so it repeats on
-        # this CPU; 3 points for another's rounding. The new relation: LoRA at least level with full fine-tuning.
-        assert methods["full"]["accuracy"] == pytest.approx(0.56, abs=0.03)
-        assert methods["lora"]["accuracy"] == pytest.approx(0.59, abs=0.03)
+        # "it scored 42 %, 14 points below LoRA's 56 % (measured on 2026-12-04, one seed)": greedy, with the portable
+        # kernels (course_utils.numerics), so it repeats on any x86-64 CPU; 3 points for a library's rounding.
+        assert methods["full"]["accuracy"] == pytest.approx(0.42, abs=0.03)
+        assert methods["lora"]["accuracy"] == pytest.approx(0.56, abs=0.03)
         assert methods["lora"]["accuracy"] >= methods["full"]["accuracy"]
-        # "Full fine-tuning fits the training phrases closest (its training loss ends near 0.003, LoRA's near 2.9)":
-        # measured final losses 0.0026 and 2.87.
+        # "Full fine-tuning fits the training phrases closest (its training loss ends near 0.008, LoRA's near 2.9)":
+        # measured final losses 0.0083 and 2.87.
         assert methods["full"]["final_loss"] < 0.01 < methods["lora"]["final_loss"]
     # Trainable share: IA3 < LoRA < full (= 100 %).
     assert methods["ia3"]["trainable_pct"] < methods["lora"]["trainable_pct"] < methods["full"]["trainable_pct"] == 100
@@ -129,7 +129,7 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     # require at least 5x. IA3 saves the smallest file.
     assert methods["lora"]["checkpoint_mb"] <= 0.2 * methods["full"]["checkpoint_mb"]
     assert methods["ia3"]["checkpoint_mb"] < methods["lora"]["checkpoint_mb"]
-    assert methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]  # ci: 6.13 against 2.87; cpu: 0.94 against 0.14
+    assert methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]  # ci: 6.43 against 2.87; cpu: 0.94 against 0.14
     if real:
         # Lesson 01 section 6: "takes SmolLM2 to 98.5 % (full) and 84 % (LoRA) in 30 steps".
         assert metrics["params"]["max_steps"] == 30
@@ -148,7 +148,8 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         peaks = [m["peak_memory_mb"] for m in methods.values()]
         assert max(peaks) <= 4 / 3 * min(peaks)
     else:
-        # "IA3 has barely moved: its loss stays high and it does not yet answer with a label." (measured 0 %, 2026-12-03)
+        # "IA3 has barely moved: its loss stays high and it does not yet answer with a label." (measured 0 %,
+        # 2026-12-04)
         assert methods["ia3"]["accuracy"] <= 0.10
     # "Fewer than one token in ten carries the loss." (ci: 5 of 85 tokens, 6 %; cpu: 4 of 79, 5 %)
     assert 0 < metrics["loss_token_share"] < 0.10
@@ -169,7 +170,7 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
 
 
 def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
-    # LoRA beats the base by a clear margin: measured 59 % vs 0 % (ci, 2026-12-03), 84 % vs 0 % on SmolLM2 (cpu,
+    # LoRA beats the base by a clear margin: measured 56 % vs 0 % (ci, 2026-12-04), 84 % vs 0 % on SmolLM2 (cpu,
     # 2026-12-03); require +30 points.
     assert metrics["lora_accuracy"] >= metrics["base_accuracy"] + 0.30
     # Adapter "10x smaller" than the full checkpoint (printed); require at least 5x.
@@ -178,8 +179,8 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
     real = metrics["params"]["model_id"] != config.COURSE_TINY  # SmolLM2 at the cpu profile
     # Reloading gives the same answers; merging agrees to float32 rounding (under 1e-4 of the largest logit; for
-    # course-tiny under 1e-4 absolute too (measured 1.8e-5), while SmolLM2's 30 layers measured 1.6e-4 on 2026-12-03)
-    # and keeps the accuracy, while the base differs "by whole units" (>= 1; measured 20 at ci, 24 on SmolLM2).
+    # course-tiny under 1e-4 absolute too (measured 1.1e-5), while SmolLM2's 30 layers measured 1.6e-4 on 2026-12-03)
+    # and keeps the accuracy, while the base differs "by whole units" (>= 1; measured 21 at ci, 24 on SmolLM2).
     assert metrics["reload_same_answers"] and metrics["reload_accuracy"] == metrics["lora_accuracy"]
     assert metrics["merge_relative_diff"] <= 1e-4
     assert metrics["merge_max_abs_diff"] <= (1e-3 if real else 1e-4)
@@ -192,8 +193,8 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     by_hand = metrics["lora_by_hand"]
     assert by_hand["max_abs_diff"] <= 1e-6 and by_hand["starts_as_base"] is True and by_hand["trainable"] == ["A", "B"]
     # Rank sweep: r / 4, r and 4 r, the middle one being section 2's adapter. Adapter size grows in proportion to
-    # rank. Accuracy claims rest on intervals (one seed, 200 phrases: measured 36 % -> 59 % -> 37.5 % at ci on
-    # 2026-12-03, each about +-7 points; 52 % -> 84 % -> 98.5 % on SmolLM2 the same day), so the orderings the prose
+    # rank. Accuracy claims rest on intervals (one seed, 200 phrases: measured 55.5 % -> 56 % -> 32.5 % at ci on
+    # 2026-12-04, each about +-7 points; 52 % -> 84 % -> 98.5 % on SmolLM2 the same day), so the orderings the prose
     # names are asserted through the paired steps below, not from the accuracies alone.
     sweep = {row["r"]: row for row in metrics["rank_sweep"]}
     assert list(sweep) == [2, 8, 32]
@@ -229,15 +230,15 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
         assert metrics["lora_trainable_pct"] == pytest.approx(1.78, abs=0.01)
         assert metrics["multi_adapter"]["qa"]["qa similarity"] == pytest.approx(0.96, abs=0.035)
     else:
-        # "accuracy went from 36 % at r = 2 up to 59 % at r = 8 and back down to 37.5 % at r = 32, and both steps' paired
-        # intervals exclude zero: in this seed r = 8 beat both its neighbours" (measured 2026-12-03: +23 points, interval
-        # 14 to 31.5; -21.5, interval -30 to -12.5; greedy, so it repeats on this CPU: allow 3 points for another's
-        # rounding).
-        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.36, 0.59, 0.375], abs=0.03)
-        assert all(step["shown by this run"] for step in steps)
-        assert steps[0]["difference"] > 0 > steps[1]["difference"]
-    # Each adapter is best at its own task on one shared base (ci: qa similarity 0.51 with the qa adapter, 0.17 with
-    # the tone adapter; tone accuracy 59 % and 0 %; SmolLM2: 0.96 and 0.39; 84 % and 2.5 %).
+        # "55.5 % at r = 2, 56 % at r = 8 and 32.5 % at r = 32: the step from 2 to 8 is too small for this run to
+        # show (its interval holds zero), the step from 8 to 32 lost 23.5 points and its interval excludes zero"
+        # (measured 2026-12-04: +0.5 points, interval -7 to +7; -23.5, interval -30 to -17; greedy, with the portable
+        # kernels, so it repeats on any x86-64 CPU: allow 3 points for a library's rounding).
+        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.555, 0.56, 0.325], abs=0.03)
+        assert [step["shown by this run"] for step in steps] == [False, True]
+        assert steps[1]["difference"] < 0 and steps[1]["interval"][1] < -0.10  # a loss of over 10 points, at least
+    # Each adapter is best at its own task on one shared base (ci: qa similarity 0.53 with the qa adapter, 0.18 with
+    # the tone adapter; tone accuracy 56 % and 0 %; SmolLM2: 0.96 and 0.39; 84 % and 2.5 %).
     assert metrics["multi_adapter_ok"] is True
     assert metrics["multi_adapter"]["qa"]["qa similarity"] > metrics["multi_adapter"]["tone"]["qa similarity"]
     assert images_in(executed) >= 1  # rank sweep plot
@@ -251,7 +252,7 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
     assert linear["bf16"] == pytest.approx(0.5 * linear["fp32"])
     assert footprint["nf4"] < footprint["int8"] < footprint["fp32"]
     # NF4 beats FP4 "on every matrix here"; int8's error is about ten times smaller (at least 5x). course-tiny at ci
-    # (2026-12-03): NF4 0.092, FP4 0.122, int8 0.0094 (9.8x smaller), NF4 lower on all 14 matrices.
+    # (2026-12-04): NF4 0.0915, FP4 0.121, int8 0.0095 (9.7x smaller), NF4 lower on all 14 matrices.
     assert metrics["nf4_error"] < metrics["fp4_error"] and metrics["nf4_beats_fp4_share"] == 1.0
     assert metrics["int8_error"] * 5 < metrics["nf4_error"]
     if metrics["params"]["model_id"] != config.COURSE_TINY:
@@ -260,17 +261,17 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
         assert footprint["nf4"] / footprint["fp32"] == pytest.approx(0.31, abs=0.01)
         assert linear["nf4"] / linear["fp32"] == pytest.approx(0.13, abs=0.01)
         assert (metrics["nf4_error"], metrics["fp4_error"]) == pytest.approx((0.094, 0.126), abs=0.002)
-    # QLoRA "learns the task, far above the base model" (+30 points at least; measured 64.5 % vs 0 % at ci on
-    # 2026-12-03), and the paired 95 % interval of QLoRA - LoRA "rules out a loss of more than 2.5 points" (measured
-    # +5.5 points, 64.5 % against 59 %, interval [-2.5, +13.5]: the bound keeps the 2.5 points of slack that the
-    # earlier "10 points" had over its measured [-7.5, +1]). Where the point falls is not asserted: it moves with the
-    # steps and the seed.
+    # QLoRA "learns the task, far above the base model" (+30 points at least; measured 60.5 % vs 0 % at ci on
+    # 2026-12-04), and the paired 95 % interval of QLoRA - LoRA "rules out a loss of more than half a point" (measured
+    # +4.5 points, 60.5 % against 56 %, interval [-0.5, +10]; on 2026-12-03, before the portable kernels, 64.5 %
+    # against 59 %, [-2.5, +13.5]). The bound keeps 4.5 points of slack (a loss over 5 points is ruled out). Where
+    # the point falls is not asserted: it moves with the steps and the seed.
     assert metrics["qlora_accuracy"] >= metrics["base_accuracy"] + 0.30
     assert metrics["qlora_minus_lora"] == pytest.approx(metrics["qlora_accuracy"] - metrics["lora_accuracy"])
     low, high = metrics["qlora_minus_lora_ci"]
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         assert low <= metrics["qlora_minus_lora"] <= high and low > -0.05
-        assert low == pytest.approx(-0.025, abs=0.02)  # "rules out a loss of more than 2.5 points"
+        assert low == pytest.approx(-0.005, abs=0.02)  # "rules out a loss of more than half a point"
     else:
         # SmolLM2, each step in one pass of 8: "QLoRA scored 68.5 % against LoRA's 84 %, and the interval of the
         # difference, -22 to -9 points, shows a cost: at least 9 and up to 22 points" (measured on 2026-12-03 at night;
@@ -282,7 +283,7 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["qlora_step_time_ratio"] > 0  # printed, never asserted as faster or slower: a timing
     assert metrics["methods"]["qlora"]["trainable_params"] == metrics["methods"]["lora"]["trainable_params"]
     # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %: 10.5 of 36.6 MB at ci on
-    # 2026-12-03; require under half), and lesson 02's estimate is within 15 % of the measured activations
+    # 2026-12-04; require under half), and lesson 02's estimate is within 15 % of the measured activations
     # (measured 9 %).
     activations = metrics["activations_mb"]
     assert activations["with_checkpointing"] < 0.5 * activations["without_checkpointing"]
@@ -308,8 +309,9 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     assert any("embed_tokens" in name for name in bits)
     assert metrics["lora_accuracy"] >= 0.4
     if metrics["params"]["model_id"] == config.COURSE_TINY:
-        # "On course-tiny, int8 and int4 both stay within a few points of LoRA's accuracy (59.5 % and 54.5 % against
-        # 59 %)": measured +0.5 and -4.5 points on 2026-12-03 (0 and +2 points on the earlier tone data); allow 5.
+        # "On course-tiny, int8 and int4 both stay within a few points of LoRA's accuracy (56 % and 58.5 % against
+        # 56 %)": measured 0 and +2.5 points on 2026-12-04 (+0.5 and -4.5 on 2026-12-03 before the portable kernels,
+        # 0 and +2 points on the earlier tone data); allow 5.
         assert abs(metrics["int8_accuracy"] - metrics["lora_accuracy"]) <= 0.05
         assert abs(metrics["int4_accuracy"] - metrics["lora_accuracy"]) <= 0.05
         # "int8 and int4 are no faster than fp32" on course-tiny (measured 1.01x and 1.00x on 2026-12-03, 0.97x each
@@ -345,24 +347,22 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
     assert olive["ran"] == (config.course_root() / ".venv-olive" / "bin" / "olive").exists()
     if olive["ran"]:
         accuracy = olive["accuracy"]
-        # "Olive's int4 model loads ... and generates"; its adapter file "changes" the answers (measured: 81 % at ci on
-        # 2026-12-03, nearly all before).
+        # "Olive's int4 model loads ... and generates"; its adapter file "changes" the answers (measured: 71 % at ci on
+        # 2026-12-04, 81 % on 2026-12-03, nearly all before).
         assert olive["adapter_file_kb"] > 0 and olive["answers_changed_by_adapter"] >= 0.5
         assert olive["accuracy_without_adapter"] < accuracy["olive auto-opt int4 + adapter file"] - 0.3
-        # course-tiny: "the same fine-tune exported three ways ... does not score the same: by Olive's auto-opt and by
-        # Olive's config workflow it scores 51 %, 8 points below the adapter in PyTorch (59 %), and by section 3's
-        # builder call it scores 54.5 %, within 5 points of it." Measured exactly that on 2026-12-03 (on the earlier
-        # tone data all three were within 5 points: 58.5 %, 61 % and 62 % against 59.5 %); nothing is trained here, so
-        # the numbers repeat. Olive's routes: 5 points either way around 51 %, the tolerance the old bound had around
-        # LoRA, and more than 5 points below the adapter and below section 3's export (the relation that flipped).
+        # course-tiny: "Olive's auto-opt scores 55 %, Olive's config workflow 56 % and section 3's builder call
+        # 58.5 %, all three within 5 points of the adapter in PyTorch (56 %)" (measured 2026-12-04 with the portable
+        # kernels. On 2026-12-03, on another course-tiny built by an AMD EPYC's kernels, Olive's two scored 51 %, 8
+        # points below 59 %, and the course's 54.5 %; on the earlier tone data 58.5 %, 61 % and 62 % against 59.5 %).
+        # ONNX Runtime picks its own kernels on each CPU: allow 3 points around each.
         lora = accuracy["section 2's adapter, PyTorch"]
         routes = ("olive auto-opt int4 + adapter file", "olive run --config (merge, int4)", "section 3: course int4 export")
         if metrics["params"]["model_id"] == config.COURSE_TINY:
-            course = accuracy["section 3: course int4 export"]
-            assert abs(course - lora) <= 0.05, (course, lora)
-            for name in routes[:2]:
-                assert accuracy[name] == pytest.approx(0.51, abs=0.05), (name, accuracy[name])
-                assert accuracy[name] < lora - 0.05 and accuracy[name] < course, (name, accuracy[name], lora, course)
+            scores = [accuracy[name] for name in routes]
+            assert all(abs(score - lora) <= 0.05 for score in scores), (scores, lora)
+            assert [accuracy[name] for name in routes] == pytest.approx([0.55, 0.56, 0.585], abs=0.03)
+            assert lora == pytest.approx(0.56, abs=0.03)
         else:
             # SmolLM2: "38 % (auto-opt), 46 % (the config workflow) and 43 % (section 3), against 84 % in PyTorch"
             # (2026-12-03; the export is deterministic; allow 3 points for another CPU). "Every int4 route lost about
@@ -372,7 +372,7 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
             assert [accuracy[name] for name in routes] == pytest.approx([0.38, 0.46, 0.43], abs=0.03)
             assert all(0.4 <= accuracy[name] / lora <= 0.6 for name in routes), [accuracy[name] for name in routes]
             assert lora == pytest.approx(0.84, abs=0.03) and olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
-        # "The adapter olive finetune trained ... scores far lower": measured 16 % against 59 % at ci on 2026-12-03
+        # "The adapter olive finetune trained ... scores far lower": measured 11.5 % against 56 % at ci on 2026-12-04
         # (4-24 % in four runs on the earlier tone data; Olive's training does not repeat from run to run); require 15
         # points lower.
         assert accuracy["olive finetune's adapter, PyTorch"] <= lora - 0.15
@@ -392,7 +392,7 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
     variants = {v["name"]: v for v in metrics["variants"]}
     # Exercise 6.3's choice: a variant, chosen on the dev half and reported on the final half, whose interval is wider
     # than the same variant's on all the held-out phrases ("half the phrases give a wider interval"). At ci on
-    # 2026-12-03: qlora, 64 % on dev and on final, final interval [54, 73] against [57.5, 70.5] on all 200 phrases.
+    # 2026-12-04: onnx_int4, 62 % on dev and 55 % on final, final interval [45, 64] against [52, 65.5] on all 200.
     choice = metrics["choice"]
     assert choice["shipped"] in variants and choice["final_ci"][0] <= choice["final_accuracy"] <= choice["final_ci"][1]
     whole = variants[choice["shipped"]]["accuracy_ci"]
@@ -424,14 +424,14 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         for variant in [*tuned, variants["onnx_int4"]]:
             # "Every fine-tuned variant ... scores far above it" (+30 points at least) and answers validly more often:
-            # at ci on 2026-12-03, full 56 %, LoRA and merged 59 %, QLoRA 64 %, int4 ONNX 54.5 % against 0 %; invalid
-            # answers 0-15 % against 100 %.
+            # at ci on 2026-12-04, full 42 %, LoRA and merged 56 %, QLoRA 60 %, int4 ONNX 58.5 % against 0 %; invalid
+            # answers 0-29 % against 100 %.
             assert variant["accuracy"] >= base["accuracy"] + 0.30, variant["name"]
             assert variant["invalid_rate"] < base["invalid_rate"], variant["name"]
-        # "Every fine-tuned variant is more surprised by plain text" (perplexity rose: 1,045 to 3,176 against 30.4).
+        # "Every fine-tuned variant is more surprised by plain text" (perplexity rose: 1,400 to 3,290 against 28.2).
         assert all(v["perplexity"] > base["perplexity"] for v in tuned)
-        # "int4 ONNX stays close to LoRA" (within 5 points: 54.5 % against 59 %); ROUGE-L "low for every variant"
-        # (base 4.4, every fine-tune 0).
+        # "int4 ONNX stays close to LoRA" (within 5 points: 58.5 % against 56 %); ROUGE-L "low for every variant"
+        # (base 3.9, every fine-tune 0).
         assert abs(variants["onnx_int4"]["accuracy"] - variants["lora"]["accuracy"]) <= 0.05
         assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
     else:
@@ -476,10 +476,10 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert runs["eos_steps"] == (40 if tiny else 10)
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
-    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.173 < 0.404 (SmolLM2 0.216 < 0.460)
+    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.093 < 0.134 (SmolLM2 0.216 < 0.460)
     # "ends the run early (course-tiny: at step 80 of 200; SmolLM2: at step 15 of 18)"
     assert (overfit["steps_after"], overfit["steps_before"]) == ((80, 200) if tiny else (15, 18))
-    # "moves little either way, within 5 points": measured 53 -> 54.5 %; "on SmolLM2 it went down (72.5 % to 68 %)"
+    # "moves little either way, within 5 points": measured 55.5 -> 56.5 %; "on SmolLM2 it went down (72.5 % to 68 %)"
     if not tiny:
         assert (overfit["accuracy_before"], overfit["accuracy_after"]) == pytest.approx((0.725, 0.68), abs=0.005)
     assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05
@@ -503,31 +503,34 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     slow = metrics["slow"]
     # Padding to 128 tokens: "39 % with course-tiny's tokenizer, 40 % with SmolLM2's" (deterministic counts: course-tiny
     # measured 0.3945, SmolLM2 0.4037, 2026-12-03), and dynamic padding processes more real tokens per second
-    # (measured 1.72x; SmolLM2 1.6x-2.0x, side by side in one process).
+    # (measured 1.72x, 1.41x on 2026-12-04; SmolLM2 1.6x-2.0x, side by side in one process).
     assert slow["padding_share"] == pytest.approx(0.3945 if tiny else 0.4037, abs=0.005)
     assert slow["tokens_per_second_dynamic"] > slow["tokens_per_second_padded"]
-    # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.41x, 0.29x); for SmolLM2, since the
-    # head scores only the answer's positions, "batches of 8 ran faster: batches of 4 reached 0.75x the real tokens per
-    # second of batches of 8" (2026-12-03 evening, 6 steps, printed by the speed cell; a timing, so its direction is
-    # asserted; before, they had been the faster ones, 1.16x and 1.46x: README).
+    # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.41x, 0.29x, 0.47x); for SmolLM2,
+    # since the head scores only the answer's positions, "batches of 8 ran faster: batches of 4 reached 0.75x the real
+    # tokens per second of batches of 8" (2026-12-03 evening, 6 steps, printed by the speed cell; a timing, so its
+    # direction is asserted; before, they had been the faster ones, 1.16x and 1.46x: README).
     assert slow["tokens_per_second_batch4"] < slow["tokens_per_second_dynamic"]
     template = metrics["template"]
-    assert template["accuracy_after"] >= template["accuracy_before"] + 0.30  # measured 20 % -> 59 % (SmolLM2 0 -> 84 %)
+    # measured 13.5 % -> 56 % (SmolLM2 0 -> 84 %)
+    assert template["accuracy_after"] >= template["accuracy_before"] + 0.30
     eos = metrics["eos"]
     if tiny:
-        # "every answer runs to the limit" (measured 20 -> 3.6 tokens)
+        # "every answer runs to the limit" (measured 20 -> 3.3 tokens)
         assert eos["mean_len_before"] == 20 and eos["mean_len_after"] < 8
     else:
         # "3.8 tokens, against 3.2 with EOS" (measured 3.84 and 3.16, 2026-12-03): greedy, so allow 0.3 for another
         # CPU; "only in part": below the limit.
         assert (eos["mean_len_before"], eos["mean_len_after"]) == pytest.approx((3.84, 3.16), abs=0.3)
     completion = metrics["completion_only"]
-    assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10  # measured 27.5 % -> 59 % (SmolLM2 30 -> 84 %)
+    # measured 28.5 % -> 56 % (SmolLM2 30 -> 84 %)
+    assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10
     leakage = metrics["leakage"]
     assert leakage["overlap_before"] == runs["overfit_phrases"] and leakage["overlap_after"] == 0
-    # "looks better than it is": "73 % against 47 %" (64 + 64 phrases); SmolLM2 "94 % against 87.5 %" (8 + 8: one phrase)
+    # "looks better than it is": "77 % against 53 %" (64 + 64 phrases; 2026-12-04); SmolLM2 "94 % against 87.5 %"
+    # (8 + 8: one phrase)
     assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]
-    measured = (0.734, 0.469) if tiny else (0.9375, 0.875)
+    measured = (0.766, 0.531) if tiny else (0.9375, 0.875)
     assert (leakage["accuracy_leaky"], leakage["accuracy_clean"]) == pytest.approx(measured, abs=0.005)
     assert metrics["environment"]["failures"] == 0
     assert images_in(executed) >= 3
@@ -536,7 +539,8 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
 def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     import math
 
-    # Gradient accumulation: 8 x 2 gives the batch-16 loss curve. Measured 1.4e-6 (float32 rounding); allow 1e-5.
+    # Gradient accumulation: 8 x 2 gives the batch-16 loss curve. Measured 9.5e-7 at ci (1.4e-6 on 2026-12-03; on an
+    # Intel Xeon's AVX-512 kernels, at cpu, 6.7e-6) (float32 rounding); allow 1e-5.
     accumulation = metrics["accumulation"]
     assert accumulation["batch_size"] == 16 and accumulation["micro_batch"] * accumulation["steps"] == 16
     assert accumulation["max_abs_loss_diff"] <= 1e-5
@@ -556,21 +560,23 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     for rank in ddp["inside"]:
         assert (rank["distributed_type"], rank["backend"], rank["threads"]) == ("MULTI_CPU", "gloo", 1)
         assert rank["wrapped_as"] == "DistributedDataParallel" and rank["parameters"] == full_parameters
-    # DDP = one process on the whole batch: step-0 gradient measured 5.2e-8 apart (largest entry 0.18): allow 1e-6;
-    # loss curves 1.4e-6 apart: allow 1e-5. The ranks' averaged gradients are bit-identical.
-    assert ddp["gradient_max_abs_diff_vs_one_process"] <= 1e-6 < ddp["gradient_max_abs"]  # 2.9e-7 relative
+    # DDP = one process on the whole batch: step-0 gradient measured 3.0e-8 apart at ci on 2026-12-04 (largest entry
+    # 0.14; 5.2e-8 and 0.18 on 2026-12-03): allow 1e-6; loss curves 9.5e-7 apart (1.4e-6 before; 1.17e-5 at cpu on
+    # an Intel Xeon's AVX-512 kernels, which fails this): allow 1e-5. The ranks' averaged gradients are bit-identical.
+    assert ddp["gradient_max_abs_diff_vs_one_process"] <= 1e-6 < ddp["gradient_max_abs"]  # 2.1e-7 relative
     assert ddp["max_abs_loss_diff_vs_one_process"] <= 1e-5
     assert ddp["gradient_max_diff_between_ranks"] == 0
-    # The Trainer logs the loss over every rank's answer tokens (measured 1.4e-8 from the token-weighted mean, 9.5e-7
-    # from one process's; allow 1e-5), equal to one process's; not rank 0's own loss (0.29 away) nor the plain mean of
-    # the ranks' losses (0.031 away).
+    # The Trainer logs the loss over every rank's answer tokens (measured 1.2e-6 from the token-weighted mean, 9.5e-7
+    # from one process's; allow 1e-5), equal to one process's; not rank 0's own loss (0.53 away) nor the plain mean of
+    # the ranks' losses (0.057 away; 2026-12-04).
     logged = metrics["logged_loss"]
     assert logged["logged_by_trainer_step1"] == pytest.approx(logged["mean_over_all_answer_tokens"], abs=1e-5)
     assert logged["logged_by_trainer_step1"] == pytest.approx(logged["one_process_step1"], abs=1e-5)
     assert abs(logged["logged_by_trainer_step1"] - logged["rank0_own"]) > 1e-3
     assert abs(logged["logged_by_trainer_step1"] - logged["plain_mean_over_ranks"]) > 1e-3
     # Throughput: "far from the 2x two devices would give". Measured 0.86x-0.90x on a quiet machine (1.31x once, with
-    # noise in the single-process timing; 2026-12-02: 1.07x at ci, 0.68x and 0.77x at cpu; 2026-12-03: 1.06x at ci);
+    # noise in the single-process timing; 2026-12-02: 1.07x at ci, 0.68x and 0.77x at cpu; 2026-12-03: 1.06x at ci;
+    # 2026-12-04: 0.96x at ci with the portable kernels);
     # require below 1.5x. The single process is timed again right after the DDP run (a fresh-clone cpu run had timed it
     # only in section 1, at the start of the lesson, at 0.168 s a step against 0.046 s in the next run: 2.98x). Like
     # the other lessons' speed checks, this assumes nothing else runs on the machine: a second busy process slows the
@@ -585,7 +591,7 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
         assert rank["sharded_parameters"] == 0 and rank["distributed_type"] == "MULTI_CPU"
     # FSDP2 fully_shard, measured inside: every matrix cut in half along dim 0 (DTensor shards); each rank holds exactly
     # half the parameter and gradient bytes, and AdamW states of twice that; the update equals one process's
-    # (measured 1.0e-7; allow 1e-6). DeepSpeed is not installed, so ZeRO is not run.
+    # (measured 3.0e-8 at ci on 2026-12-04, 1.0e-7 before; allow 1e-6). DeepSpeed is not installed, so ZeRO is not run.
     fsdp = metrics["fsdp"]
     assert len(fsdp["per_rank"]) == 2 and fsdp["full_parameter_bytes"] == full_parameters * 4
     for rank in fsdp["per_rank"]:
@@ -616,14 +622,17 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
         assert precision["largest_gradient"] * precision["scaler_scale_that_fits"] <= 65504
     else:
         assert precision["model_id"] == metrics["params"]["model_id"] == config.COURSE_TINY
-        # "under 0.1 %" and "about 1 %" (measured 0.051 % and 1.2 %, 2026-12-03): the gradients move more than the loss.
+        # "under 0.1 %" and "about 1.5 %" (measured 0.015 % and 1.5 % on 2026-12-04; 0.051 % and 1.2 % on 2026-12-03):
+        # the gradients move more than the loss. bf16 matrix products go through oneDNN, which the portable kernels do
+        # not pin (it picks avx512_bf16 where the CPU has it), so these stay ranges.
         assert precision["loss_rel_change"] < 1e-3 and 5e-3 < precision["gradient_rel_change"] < 2e-2
-        # "0.02 %" round to 0 in fp16 (measured 0.0216 %); scaled by 65,536 none does, and "23" overflow.
-        assert 1.5e-4 < precision["fp16_underflow_share"] < 2.5e-4 and precision["fp16_underflow_share_scaled"] == 0
-        assert precision["fp16_overflow_scaled"] == 23
-        # "On course-tiny that is one skip": 65,536 overflows, 32,768 fits (the largest gradient, 2.0, x 32,768 is
-        # 65,483, under fp16's 65,504).
-        assert precision["scaler_skipped_at"] == [2.0**16] and precision["scaler_scale_that_fits"] == 2.0**15
+        # "0.035 %" round to 0 in fp16 (measured 0.0346 %; float32 gradients, portable kernels); scaled by 65,536
+        # none does, and "42" overflow.
+        assert 3.0e-4 < precision["fp16_underflow_share"] < 4.0e-4 and precision["fp16_underflow_share_scaled"] == 0
+        assert precision["fp16_overflow_scaled"] == 42
+        # "On course-tiny that is two skips": 65,536 and 32,768 overflow, 16,384 fits (the largest gradient, 2.5,
+        # x 32,768 is 81,951, over fp16's 65,504; x 16,384 is 40,976).
+        assert precision["scaler_skipped_at"] == [2.0**16, 2.0**15] and precision["scaler_scale_that_fits"] == 2.0**14
     # TensorBoard: one event file per run (DDP: rank 0 only), 20 losses each, equal to what the Trainer logged
     # (measured 0.0; allow float32 storage, 1e-5).
     assert len(metrics["tensorboard"]) == 3
@@ -677,45 +686,48 @@ def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
     assert 0 < metrics["own_pairs"] < 200
     assert images_in(executed) >= 2  # the reward curves and the format / accuracy bars
     if not real:
-        # Section 7 on course-tiny (2026-12-03): "the margin rose from 0 to 5.2, yet the format share fell from 88.5 %
-        # to 81 % and accuracy from 59 % to 41 %"; "the chosen answers became less likely too (-12.5 to -14.4), the
-        # rejected ones fell much further (-104.6 to -174.9)"; "perplexity rose eighteenfold" (1,419 -> 25,909);
-        # "with the SFT term: 83.5 % in the format and 56.5 % accuracy (SFT: 88.5 % and 59 %)". Greedy and seeded, so
-        # these repeat; allow 3 points for another machine's rounding.
-        assert metrics["dpo_margin_last"] == pytest.approx(5.2, abs=0.3)  # measured 5.19
-        assert (sft["format_share"], sft["accuracy"]) == pytest.approx((0.885, 0.59), abs=0.03)
-        assert (dpo["format_share"], dpo["accuracy"]) == pytest.approx((0.81, 0.41), abs=0.03)
-        assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((0.835, 0.565), abs=0.03)
-        # The format share fell 7.5 points (was 19.5): assert a fall of over 5.
-        assert dpo["format_share"] < sft["format_share"] - 0.05 and dpo["accuracy"] < sft["accuracy"]
-        # "on course-tiny the SFT term scored 56.5 %, 62.5 % and 58.5 % over three seeds against SFT's 59 %: no clear
-        # gain" (at seed 0 the order is DPO < DPO + SFT term < SFT; the seeds are asserted below).
-        assert dpo["accuracy"] < with_sft["accuracy"] < sft["accuracy"]
-        # Section 2: SFT's mistakes are "mostly wrong labels in the format" (59 of 82), the rest start with no label (23).
-        assert sft["format_share"] - sft["accuracy"] > 1 - sft["format_share"]
+        # Section 7 on course-tiny (2026-12-04, portable kernels): "the margin rose from 0 to 4.3, yet the format share
+        # and accuracy stayed where SFT had them (71 % to 69.5 %, 56 % to 58 %)"; "the chosen answers became less
+        # likely too (-12.5 to -14.4), the rejected ones fell much further (-121.3 to -177.6)"; "perplexity rose
+        # nearly sixteenfold" (1,400 -> 21,997); "with the SFT term: 81.5 % in the format and 69.5 % accuracy, 13.5
+        # points above SFT". Greedy and seeded, so these repeat; allow 3 points for a library's rounding. (On
+        # 2026-12-03, on an AMD EPYC's course-tiny, DPO alone had lowered both: 88.5 % -> 81 %, 59 % -> 41 %.)
+        assert metrics["dpo_margin_last"] == pytest.approx(4.3, abs=0.3)  # measured 4.32
+        assert (sft["format_share"], sft["accuracy"]) == pytest.approx((0.71, 0.56), abs=0.03)
+        assert (dpo["format_share"], dpo["accuracy"]) == pytest.approx((0.695, 0.58), abs=0.03)
+        assert (with_sft["format_share"], with_sft["accuracy"]) == pytest.approx((0.815, 0.695), abs=0.03)
+        # DPO alone moved neither by more than a few points (measured -1.5 and +2); the SFT term gained over 10 on both
+        # SFT and DPO alone (measured +13.5 and +11.5).
+        assert abs(dpo["format_share"] - sft["format_share"]) <= 0.05 and abs(dpo["accuracy"] - sft["accuracy"]) <= 0.05
+        assert with_sft["accuracy"] > max(sft["accuracy"], dpo["accuracy"]) + 0.10
+        # Section 2: SFT's mistakes are "mostly answers that start with no label (58 of 88), the rest wrong labels in
+        # the format (30)".
+        assert 1 - sft["format_share"] > sft["format_share"] - sft["accuracy"]
         assert metrics["dpo_logps_chosen_change"] < 0 and metrics["dpo_logps_rejected_change"] < 10 * metrics["dpo_logps_chosen_change"]
-        assert metrics["dpo_logps_chosen_change"] == pytest.approx(-14.4 + 12.5, abs=0.3)  # measured -1.89
-        assert metrics["dpo_logps_rejected_change"] == pytest.approx(-174.9 + 104.6, abs=3)  # measured -70.3
-        assert dpo["perplexity"] > 15 * sft["perplexity"]  # measured 18.3 times
+        assert metrics["dpo_logps_chosen_change"] == pytest.approx(-14.44 + 12.51, abs=0.3)  # measured -1.92
+        assert metrics["dpo_logps_rejected_change"] == pytest.approx(-177.59 + 121.28, abs=3)  # measured -56.3
+        assert dpo["perplexity"] > 15 * sft["perplexity"]  # measured 15.7 times
         # Section 2: "on course-tiny it jumps" (the SFT model's perplexity of the plain phrases against the base's:
-        # measured 1,419 against 30.4, 47 times).
+        # measured 1,400 against 28.2, 50 times).
         assert sft["perplexity"] > 40 * reports["base"]["perplexity"]
-        # "Over three seeds ... 41 %, 46 % and 46.5 %, and with the SFT term 56.5 %, 62.5 % and 58.5 %: ahead of DPO
+        # "Over three seeds ... 58 %, 67 % and 60 %, and with the SFT term 69.5 %, 69 % and 67.5 %: ahead of DPO
         # alone at every seed."
         by_seed = metrics["accuracy_by_seed"]
         assert len(by_seed) == 3
         assert all(runs["SFT + DPO + SFT term"] > runs["SFT + DPO"] for runs in by_seed.values())
-        assert [by_seed[seed]["SFT + DPO"] for seed in ("0", "1", "2")] == pytest.approx([0.41, 0.46, 0.465], abs=0.03)
-        assert [by_seed[seed]["SFT + DPO + SFT term"] for seed in ("0", "1", "2")] == pytest.approx([0.565, 0.625, 0.585], abs=0.03)
-        # "From the base model, DPO raised its margin to 2.2 without a single answer in the format"; "ORPO had not
-        # learned the format in 30 steps either" (measured 2.22; ORPO 0 %).
+        assert [by_seed[seed]["SFT + DPO"] for seed in ("0", "1", "2")] == pytest.approx([0.58, 0.67, 0.60], abs=0.03)
+        with_term = [by_seed[seed]["SFT + DPO + SFT term"] for seed in ("0", "1", "2")]
+        assert with_term == pytest.approx([0.695, 0.69, 0.675], abs=0.03)
+        # "From the base model, DPO raised its margin to 2.2 without a single answer in the format"; "ORPO began to
+        # learn it: 15.5 % of its answers start with a label" (measured 2.22; ORPO 15.5 %, 8.5 % right).
         assert reports["base + DPO"]["reward_margin"] == pytest.approx(2.2, abs=0.3)
-        assert reports["base + DPO"]["format_share"] == 0 and reports["base + ORPO"]["format_share"] < 0.1
-        # Section 4: "mean margins 4.8 to 12.1 ... 79 % of the wrong labels, with a margin of 0.35" (measured 4.796
-        # (hedge) to 12.096 (echo); 0.354).
-        assert (min(margins), max(margins)) == pytest.approx((4.8, 12.1), abs=0.1)
-        assert held_out["wrong label"]["moved_right"] == pytest.approx(19 / 24, abs=0.1)  # 19 of 24; two pairs' leeway
-        assert held_out["wrong label"]["margin"] == pytest.approx(0.35, abs=0.05)
+        assert reports["base + DPO"]["format_share"] == 0
+        assert reports["base + ORPO"]["format_share"] == pytest.approx(0.155, abs=0.03)
+        # Section 4: "mean margins 4.0 to 10.1 ... two thirds of the wrong labels (16 of 24), with a margin of 0.2"
+        # (measured 3.954 (hedge) to 10.133 (echo); 0.201).
+        assert (min(margins), max(margins)) == pytest.approx((3.95, 10.13), abs=0.1)
+        assert held_out["wrong label"]["moved_right"] == pytest.approx(16 / 24, abs=0.1)  # 16 of 24; two pairs' leeway
+        assert held_out["wrong label"]["margin"] == pytest.approx(0.20, abs=0.05)
     else:
         # Section 7 on SmolLM2 (cpu, one seed, 30 steps of 4 pairs; 2026-12-03): SFT 100 % in the format, 84 % accurate;
         # DPO alone 100 % and 81 % (75.5-86 %), margin 0.94, chosen -1.09 -> -0.98 (rose a little), rejected -15.95 ->
@@ -764,9 +776,11 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     # Section 6 always scores PyTorch and ONNX int4 (lesson 05's), whether llama.cpp is there or not.
     assert {"PyTorch fp32 (merged)", "ONNX int4"} <= set(metrics["scores"])
     if tiny:
-        # Section 6 on course-tiny, with llama.cpp or without: "PyTorch's 59 % ... and ONNX int4 54.5 %" (2026-12-03).
-        assert metrics["scores"]["PyTorch fp32 (merged)"]["accuracy"] == pytest.approx(0.59, abs=0.005)
-        assert metrics["scores"]["ONNX int4"]["accuracy"] == pytest.approx(0.545, abs=0.005)
+        # Section 6 on course-tiny, with llama.cpp or without: "PyTorch's 56 % ... and ONNX int4 58.5 %" (2026-12-04).
+        # PyTorch runs on the portable kernels, so its score repeats on any x86-64 CPU; ONNX Runtime picks its own
+        # kernels by CPU (measured only on an Intel Xeon for this course-tiny): 3 points, as lessons 05 and 06 allow.
+        assert metrics["scores"]["PyTorch fp32 (merged)"]["accuracy"] == pytest.approx(0.56, abs=0.005)
+        assert metrics["scores"]["ONNX int4"]["accuracy"] == pytest.approx(0.585, abs=0.03)
     if not metrics["llama_cpp_ran"]:
         assert metrics["files"] == {} and "make gguf" in metrics["llama_cpp"]
         return
@@ -801,10 +815,11 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     assert all(low <= scores[f"GGUF {name}"]["accuracy"] <= high for name in ("q8_0", "Q4_K_M"))
     speed = metrics["tokens_per_second"]
     if tiny:
-        # "q8_0 to 98.5 % and Q4_K_M to 89.5 %; the three files within a point of PyTorch's 59 % (59 / 58.5 / 59.5 %)"
-        # (measured 2026-12-03 with llama.cpp, `make test-gguf`; up to four prompts' rounding either way on another CPU)
-        assert metrics["parity"]["q8_0"] == pytest.approx(0.985, abs=0.02)
-        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.895, abs=0.02)
+        # "q8_0 to 98 % and Q4_K_M to 92.5 %; the three files within a point of PyTorch's 56 % (56 / 55.5 / 56.5 %)"
+        # (measured 2026-12-04 with llama.cpp, `make test-gguf`; up to four prompts' rounding either way on another CPU:
+        # llama.cpp picks its own kernels)
+        assert metrics["parity"]["q8_0"] == pytest.approx(0.98, abs=0.02)
+        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.925, abs=0.02)
         assert all(round(abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]), 6) <= 0.01
                    for name in ("f16", "q8_0", "Q4_K_M"))
     else:
@@ -829,9 +844,20 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
     # On course-tiny an answer takes about a millisecond either way, so no time is claimed there (2.8-5.3 times).
     right, bare, no_stop = (trap["the model's template, stop at end of turn"], trap["no template"],
                             trap["the model's template, no stop"])
-    assert bare["accuracy"] == 0.0 and bare["empty answers"] >= 0.9
+    assert bare["accuracy"] == 0.0
     assert no_stop["tokens / answer"] == 48 and right["tokens / answer"] < 10
-    assert no_stop["accuracy"] == right["accuracy"]
+    if tiny:
+        # course-tiny (2026-12-04): "without the template it answers with fragments of a label's letters (`urprise`),
+        # 4 % of them empty"; "without the stop its label runs into the words after it: a program that reads the
+        # first word scores 50 % against 58 %" (measured 0.5 and 0.58; 58 % and 70 % start with a label). llama.cpp
+        # picks its own kernels: 3 points.
+        assert bare["empty answers"] < 0.5 and bare["starts with a label"] == 0.0
+        assert (no_stop["accuracy"], right["accuracy"]) == pytest.approx((0.50, 0.58), abs=0.03)
+        assert no_stop["accuracy"] < right["accuracy"]
+    else:
+        # SmolLM2: "for almost every question the first token ends the turn", and the first word is still the label.
+        assert bare["empty answers"] >= 0.9
+        assert no_stop["accuracy"] == right["accuracy"]
     if not tiny:
         assert no_stop["ms / answer"] > 3 * right["ms / answer"]
     assert metrics["stops_end_turns"] is True
@@ -949,8 +975,9 @@ def test_lora_lesson_learns_and_scores_a_learners_own_capitalised_accented_label
     assert outcome.status == "ok", outcome.detail
     metrics = json.loads((tmp_path / "runs" / "03_lora" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["labels"] == ["Szomorú", "Öröm"]
-    # Measured 82 % on the 100 held-out phrases (chance: 50 %; 2026-12-03; 94 % without modules_to_save on the
-    # first course-tiny, pretrained 300 steps); before the scoring fix it read 0 %. Require 75 %.
+    # Measured 76 % on the 100 held-out phrases (chance: 50 %; 2026-12-04 with the portable kernels; 82 % on
+    # 2026-12-03 on an AMD EPYC's course-tiny; 94 % without modules_to_save on the first course-tiny, pretrained 300
+    # steps); before the scoring fix it read 0 %. Require 75 %.
     assert metrics["lora_accuracy"] >= 0.75 and metrics["base_accuracy"] == 0.0
     # The model's answers are reported as the data writes the labels, both of them.
     assert metrics["predicted_labels"] == ["Szomorú", "Öröm"]
