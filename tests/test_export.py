@@ -159,3 +159,28 @@ def test_a_model_with_tied_embeddings_exports_to_int4_with_its_head_at_8_bits(ti
     generator.append_tokens([[tokenizer.bos_token_id or 1]])
     generator.generate_next_token()
     assert generator.get_next_tokens()[0] < len(tokenizer)
+
+
+def test_onnx_models_load_on_pytorchs_thread_count_without_changing_the_folder(tiny_model_path: Path, tmp_path: Path,
+                                                                               monkeypatch) -> None:
+    """onnxruntime picked one thread on the 2-core Intel Xeon; load_onnx asks for PyTorch's count (or `threads`)."""
+    import onnxruntime_genai as og
+    import torch
+
+    onnx_dir = export.build_onnx(tiny_model_path, tmp_path / "onnx", "fp32")
+    config_text = (onnx_dir / "genai_config.json").read_text()
+    overlays = []
+
+    class Spy(og.Config):
+        def overlay(self, text: str) -> None:
+            overlays.append(json.loads(text)["model"]["decoder"]["session_options"])
+            super().overlay(text)
+
+    monkeypatch.setattr(og, "Config", Spy)
+    one_thread, default = export.load_onnx(onnx_dir, threads=1), export.load_onnx(onnx_dir)
+    assert overlays == [{"intra_op_num_threads": 1}, {"intra_op_num_threads": torch.get_num_threads()}]
+    ids = [5, 6, 7, 8]
+    assert export.generate_tokens(one_thread, ids, 8) == export.generate_tokens(default, ids, 8)
+    assert (onnx_dir / "genai_config.json").read_text() == config_text
+    with pytest.raises(ValueError, match=r"threads must be a positive number of CPU threads \(got 0\)"):
+        export.load_onnx(onnx_dir, threads=0)
