@@ -243,8 +243,8 @@ def load_onnx(onnx_dir: Path, threads: int | None = None) -> Any:
     """An onnxruntime_genai.Model for an exported folder, on `threads` CPU threads (default: as many as PyTorch uses).
 
     Left to itself, onnxruntime picks its thread count from the physical cores it detects, and on the 2-core Intel
-    Xeon CI machine it took one: SmolLM2's int4 export decoded 61 tokens per second there, and 107 with two threads
-    (fp32: 22 against 36; 2026-12-04). PyTorch's count (``torch.get_num_threads()``, which ``OMP_NUM_THREADS``
+    Xeon CI machine it took one: SmolLM2's int4 export decoded 58 tokens per second there, and 95 with two threads
+    (fp32: 20 against 33; bench/inference.py, 2026-12-04). PyTorch's count (``torch.get_num_threads()``, which ``OMP_NUM_THREADS``
     sets) keeps the two runtimes on the same cores when a lesson compares them. The exported folder is not changed:
     the count is overlaid on its ``genai_config.json`` (``session_options.intra_op_num_threads``) in memory.
     """
