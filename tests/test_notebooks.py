@@ -323,14 +323,15 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         # another CPU), and "int4 decoded 2.4x as fast as fp32" (117 against 49 tokens/s side by side; a timing, so only
         # 1.5x asserted).
         assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.43, 0.84), abs=0.03)
-        # "while int8 scored 84.5 %" (2026-12-03; allow 3 points), and "int8 ... about 2x fp32" (91 against 46 tokens/s;
-        # 1.5x asserted). On an Intel Xeon with AVX-512 (2026-12-03) int8 was 1.8x and int4 2.3x fp32, and fp32 ran at
-        # 0.95x PyTorch (2.1x on the AMD EPYC): the lesson says that order depends on the CPU, and that int4 still
-        # decoded twice as fast as PyTorch (36 against 16.7 tokens/s; 117 against 23 on the EPYC), which is asserted.
+        # "while int8 scored 84.5 %" (2026-12-03, 85 % on 2026-12-04; allow 3 points), and "int8 ... about 2x fp32"
+        # (91 against 46 tokens/s on the AMD EPYC, 1.8x on the Intel Xeon; 1.5x asserted). "The order held on both
+        # CPUs": onnxruntime-genai fp32 faster than PyTorch (measured 1.6x on the Xeon with both threads, 2026-12-04,
+        # and 2x on the EPYC), and "int4 at least twice as fast as PyTorch" (3.1x and 4.7x). On the Xeon with one
+        # thread (before export.load_onnx set two) fp32 ran at 0.95x PyTorch, which the first assert would catch.
         assert metrics["int8_accuracy"] == pytest.approx(0.845, abs=0.03)
         speed = metrics["tokens_per_second"]
-        assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_int4"] >= 1.5 * speed["torch_fp32"]
-        assert speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
+        assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
+        assert speed["ort_fp32"] > speed["torch_fp32"] and speed["ort_int4"] >= 2 * speed["torch_fp32"]
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         # "onnxruntime-genai is faster than PyTorch's generate in every precision" on course-tiny, by a ratio that
         # varies between machines: measured 18x on an earlier machine, 1.47x and 1.51x (two runs) on 2026-12-01, where
