@@ -611,8 +611,17 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     assert precision["seconds_fp32"] > 0 and precision["seconds_bf16"] > 0  # printed, not compared: hardware decides
     if metrics["params"]["profile"] == "cpu":
         assert precision["model_id"] == config.SMOLLM2_135M
-        # "the loss by about 0.2 % and the gradients by about 4 %" (measured 0.19 % and 3.8 %, 2026-12-03).
-        assert 1e-3 < precision["loss_rel_change"] < 5e-3 and 0.02 < precision["gradient_rel_change"] < 0.08
+        # "the gradients change by about 4 %" (measured 3.8 % on an AMD EPYC, 2026-12-03, and on an Intel Xeon,
+        # 2026-12-04), "and the loss by ... about 0.02 % on an Intel Xeon with bf16 instructions" (measured 0.0199 %,
+        # avx512_bf16) "and about 0.2 % on an AMD EPYC without them" (0.19 %, AVX2). The lesson records the CPU's
+        # 16-bit instructions, so each CPU's range is asserted on its own. "On every CPU the gradients move at least
+        # ten times as much as the loss" (measured 19x and 190x).
+        assert 0.02 < precision["gradient_rel_change"] < 0.08
+        if "avx512_bf16" in precision["cpu_16bit_instructions"]:
+            assert 1e-4 < precision["loss_rel_change"] < 1e-3
+        else:
+            assert 1e-3 < precision["loss_rel_change"] < 5e-3
+        assert precision["gradient_rel_change"] >= 10 * precision["loss_rel_change"]
         # "about 5 % of SmolLM2's" round to 0 in fp16 (measured 5.1 %); "a third" lose precision (33 %); scaled by
         # 65,536, "a few in a million" still round to 0 (measured 2.7e-6) and "more than ten" overflow (measured 15).
         assert 0.03 < precision["fp16_underflow_share"] < 0.07 and 0.25 < precision["fp16_subnormal_share"] < 0.4
@@ -627,6 +636,8 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
         # the gradients move more than the loss. bf16 matrix products go through oneDNN, which the portable kernels do
         # not pin (it picks avx512_bf16 where the CPU has it), so these stay ranges.
         assert precision["loss_rel_change"] < 1e-3 and 5e-3 < precision["gradient_rel_change"] < 2e-2
+        # "the gradients move at least ten times as much as the loss" (measured 102x on 2026-12-04)
+        assert precision["gradient_rel_change"] >= 10 * precision["loss_rel_change"]
         # "0.035 %" round to 0 in fp16 (measured 0.0346 %; float32 gradients, portable kernels); scaled by 65,536
         # none does, and "42" overflow.
         assert 3.0e-4 < precision["fp16_underflow_share"] < 4.0e-4 and precision["fp16_underflow_share_scaled"] == 0
