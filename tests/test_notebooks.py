@@ -470,23 +470,30 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
 
 def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     tiny = metrics["params"]["model_id"] == config.COURSE_TINY
+    # The SmolLM2 numbers the prose gives were measured at the cpu profile (its rates and batch of 8); at the gpu
+    # profile (other rates, batches of 16) only the directions are claimed.
+    smollm2_cpu = not tiny and metrics["params"]["profile"] == "cpu"
     # The demonstration runs are the ones the prose names for each kind of model.
     runs = metrics["section_runs"]
     assert (runs["overfit_phrases"], runs["overfit_steps"]) == ((64, 200) if tiny else (8, 18))
+    if tiny or smollm2_cpu:  # "64 phrases for 200 steps (50 passes)", "8 phrases for 18 steps (18 passes)"
+        passes = runs["overfit_steps"] * metrics["params"]["batch_size"] // runs["overfit_phrases"]
+        assert passes == (50 if tiny else 18)
     assert runs["overfit_rate"] == (None if tiny else 3e-4)  # "six times that rate, 3e-4, held constant"
     assert runs["eos_steps"] == (40 if tiny else 10)
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
     assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.093 < 0.134 (SmolLM2 0.216 < 0.460)
     # "ends the run early (course-tiny: at step 80 of 200; SmolLM2: at step 15 of 18)"
-    assert (overfit["steps_after"], overfit["steps_before"]) == ((80, 200) if tiny else (15, 18))
+    if tiny or smollm2_cpu:
+        assert (overfit["steps_after"], overfit["steps_before"]) == ((80, 200) if tiny else (15, 18))
     # "moves little either way, within 5 points": measured 55.5 -> 56.5 %; "on SmolLM2 it went down (72.5 % to 68 %)"
-    if not tiny:
+    if smollm2_cpu:
         assert (overfit["accuracy_before"], overfit["accuracy_after"]) == pytest.approx((0.725, 0.68), abs=0.005)
     assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05
     lr = metrics["learning_rate"]
     assert lr["diverged_before"] and not lr["diverged_after"]
-    if metrics["params"]["profile"] == "cpu" and not tiny:  # "SmolLM2-135M at 5e-5 (full) and 3e-4 (PEFT)"
+    if smollm2_cpu:  # "SmolLM2-135M at 5e-5 (full) and 3e-4 (PEFT) at the cpu profile, six times"
         assert (metrics["params"]["learning_rate"], metrics["params"]["peft_learning_rate"]) == (5e-5, 3e-4)
     assert lr["final_loss_after"] < lr["final_loss_before"]
     oom = metrics["oom"]
@@ -519,20 +526,23 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     if tiny:
         # "every answer runs to the limit" (measured 20 -> 3.3 tokens)
         assert eos["mean_len_before"] == 20 and eos["mean_len_after"] < 8
-    else:
+    elif smollm2_cpu:
         # "3.8 tokens, against 3.2 with EOS" (measured 3.84 and 3.16, 2026-12-03): greedy, so allow 0.3 for another
         # CPU; "only in part": below the limit.
         assert (eos["mean_len_before"], eos["mean_len_after"]) == pytest.approx((3.84, 3.16), abs=0.3)
     completion = metrics["completion_only"]
     # measured 28.5 % -> 56 % (SmolLM2 30 -> 84 %)
     assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10
+    if tiny:  # "On course-tiny the gap is 27.5 points (28.5 % against 56 %, 2026-12-04)"
+        assert (completion["accuracy_before"], completion["accuracy_after"]) == pytest.approx((0.285, 0.56), abs=0.005)
     leakage = metrics["leakage"]
     assert leakage["overlap_before"] == runs["overfit_phrases"] and leakage["overlap_after"] == 0
     # "looks better than it is": "77 % against 53 %" (64 + 64 phrases; 2026-12-04); SmolLM2 "94 % against 87.5 %"
     # (8 + 8: one phrase)
     assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]
-    measured = (0.766, 0.531) if tiny else (0.9375, 0.875)
-    assert (leakage["accuracy_leaky"], leakage["accuracy_clean"]) == pytest.approx(measured, abs=0.005)
+    if tiny or smollm2_cpu:
+        measured = (0.766, 0.531) if tiny else (0.9375, 0.875)
+        assert (leakage["accuracy_leaky"], leakage["accuracy_clean"]) == pytest.approx(measured, abs=0.005)
     assert metrics["environment"]["failures"] == 0
     assert images_in(executed) >= 3
 
