@@ -105,20 +105,25 @@ def test_the_student_version_runs_until_its_first_exercise_and_stops_there(stem,
     assert "Hint:" in raised.value.evalue
 
 
-SUBMISSIONS = {  # lesson 01's two exercises, answered four ways (and once by copying the instructor's notebook)
+# Lesson 01's two exercises answered in five ways, and once by copying the instructor's notebook. Each exercise is
+# graded on its own, so a submission carries one case per exercise: three lessons run instead of five (each is a
+# kernel and lesson 01 at the ci profile, about 12 s).
+WRONG_1_1 = 'def format_row(tokenizer, row, labels):\n    return row["phrase"]\n'
+# calls the course's helper that computes the answer: the check refuses it, so no point, whatever it returns
+CALLS_THE_HELPER_1_1 = ("def format_row(tokenizer, row, labels):\n"
+                        "    return data.conversation_text(tokenizer, row, labels)\n")
+RAISES_1_2 = "def answer_start(tokenizer, row, labels):\n    return 1 // 0\n"
+# right on the hidden tests' rows, wrong on the rows the check tries: the check's ❌ alone must cost the point
+CHECK_SAYS_NO_1_2 = ("def answer_start(tokenizer, row, labels):\n    if row in train_rows[:3]:\n"
+                     "        return 0\n"
+                     "    prompt = [{'role': 'user', 'content': data.tone_instruction(row['phrase'], labels)}]\n"
+                     "    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)\n"
+                     "    return len(tokenizer(text, add_special_tokens=False)['input_ids'])\n")
+SUBMISSIONS = {
     "ada_correct": None,  # the instructor's own solutions
-    "bob_wrong": {"1.1": 'def format_row(tokenizer, row, labels):\n    return row["phrase"]\n'},
-    "cy_raises": {"1.2": "def answer_start(tokenizer, row, labels):\n    return 1 // 0\n"},
+    "bob_wrong_then_check_says_no": {"1.1": WRONG_1_1, "1.2": CHECK_SAYS_NO_1_2},
+    "cy_calls_the_helper_then_raises": {"1.1": CALLS_THE_HELPER_1_1, "1.2": RAISES_1_2},
     "dee_reads_solutions": {"1.1": 'import json\nsolution = json.load(open("../notebooks/01_intro.ipynb"))\n'},
-    # right on the hidden tests' rows, wrong on the rows the check tries: the check's ❌ alone must cost the point
-    # calls the course's helper that computes the answer: the check refuses it, so no point, whatever it returns
-    "gus_calls_the_helper": {"1.1": "def format_row(tokenizer, row, labels):\n"
-                                    "    return data.conversation_text(tokenizer, row, labels)\n"},
-    "fay_check_says_no": {"1.2": "def answer_start(tokenizer, row, labels):\n    if row in train_rows[:3]:\n"
-                                 "        return 0\n"
-                                 "    prompt = [{'role': 'user', 'content': data.tone_instruction(row['phrase'], labels)}]\n"
-                                 "    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)\n"
-                                 "    return len(tokenizer(text, add_special_tokens=False)['input_ids'])\n"},
 }
 
 
@@ -153,15 +158,17 @@ def test_grading_scores_a_correct_a_wrong_and_a_failing_submission_and_refuses_a
     points = {}
     for row in rows:
         points.setdefault(row["student"], {})[row["exercise"]] = (int(row["points"]), row["result"])
-    assert {name: sum(p for p, _ in grades.values()) for name, grades in points.items()} == {
-        "ada_correct": 2, "bob_wrong": 1, "cy_raises": 1, "dee_reads_solutions": 0, "eve_not_a_notebook": 0,
-        "fay_check_says_no": 1, "gus_calls_the_helper": 1}
-    assert points["gus_calls_the_helper"]["Exercise 1.1"][1].startswith(
+    assert {name: {exercise: p for exercise, (p, _) in grades.items()} for name, grades in points.items()} == {
+        name: {"Exercise 1.1": p11, "Exercise 1.2": p12} for name, (p11, p12) in {
+            "ada_correct": (1, 1), "bob_wrong_then_check_says_no": (0, 0), "cy_calls_the_helper_then_raises": (0, 0),
+            "dee_reads_solutions": (0, 0), "eve_not_a_notebook": (0, 0)}.items()}
+    bob, cy = points["bob_wrong_then_check_says_no"], points["cy_calls_the_helper_then_raises"]
+    assert bob["Exercise 1.1"][1].startswith("fail in the check") or bob["Exercise 1.1"][1].startswith(
+        "fail in hidden tests")
+    assert bob["Exercise 1.2"][1].startswith("fail in the check: ❌ Exercise 1.2: not yet.")
+    assert cy["Exercise 1.1"][1].startswith(
         "fail in the check: ❌ Exercise 1.1: not yet. your code calls `conversation_text`")
-    assert points["fay_check_says_no"]["Exercise 1.2"][1].startswith("fail in the check: ❌ Exercise 1.2: not yet.")
-    assert points["bob_wrong"]["Exercise 1.1"][1].startswith("fail in the check") or \
-        points["bob_wrong"]["Exercise 1.1"][1].startswith("fail in hidden tests")
-    assert "ZeroDivisionError" in points["cy_raises"]["Exercise 1.2"][1]
+    assert "ZeroDivisionError" in cy["Exercise 1.2"][1]
     assert points["dee_reads_solutions"]["Exercise 1.1"][1].startswith("refused")
     assert points["eve_not_a_notebook"]["Exercise 1.1"][1].startswith("unreadable submission")
     out = capsys.readouterr().out

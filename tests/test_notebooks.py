@@ -384,8 +384,11 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         sizes = olive["mb_on_disk"]
         assert min(sizes["olive auto-opt int4 + adapter file"], sizes["olive run --config (merge, int4)"]) > \
             sizes["section 3: course int4 export"]
-        # "A mistake in a command comes back as Olive's own one-line message."
-        assert "adapter_config.json" in olive["error_message"] and "\n" not in olive["error_message"]
+        # "A mistake in a command comes back as Olive's own one-line message": the exception's line from Olive's
+        # output (a real Olive failure; tests/test_olive.py tests the wrapper on a made-up traceback), not the traceback.
+        message = olive["error_message"]
+        assert message.startswith("ValueError: Can't find 'adapter_config.json'") and "\n" not in message
+        assert "Traceback" not in message and len(message) <= 404
     assert images_in(executed) >= 1
 
 
@@ -992,7 +995,9 @@ def test_lora_lesson_learns_and_scores_a_learners_own_capitalised_accented_label
                 for row in data.load_tone(f"data/tone/{split}.jsonl") if row["tone"] in names]
         files[split] = tmp_path / f"{split}.json"
         files[split].write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    overrides = {"tone_train": str(files["train"]), "tone_test": str(files["test"]), "modules_to_save": "lm_head"}
+    # No rank sweep (section 6): this test asserts nothing about it, and its two trainings took 24 s of the 52.
+    overrides = {"tone_train": str(files["train"]), "tone_test": str(files["test"]), "modules_to_save": "lm_head",
+                 "sweep_ranks": ""}
     outcome = runner.run_notebook("03_lora", "ci", overrides, tmp_path / "runs", progress=False)
     assert outcome.status == "ok", outcome.detail
     metrics = json.loads((tmp_path / "runs" / "03_lora" / "metrics.json").read_text(encoding="utf-8"))

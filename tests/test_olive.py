@@ -42,12 +42,5 @@ def test_without_the_environment_the_status_and_the_run_say_to_build_it(monkeypa
         olive.run(["--help"], cwd=tmp_path)
 
 
-@pytest.mark.slow
-def test_a_real_olive_failure_raises_olive_error_with_olives_message(tmp_path):
-    if olive.olive_executable() is None:
-        pytest.skip("the Olive environment is not built: make olive")
-    with pytest.raises(olive.OliveError) as raised:  # an empty folder is not a model
-        olive.run(["auto-opt", "-m", str(tmp_path), "--use_model_builder", "--use_ort_genai", "--precision", "int4",
-                   "-o", str(tmp_path / "out")], cwd=tmp_path)
-    message = str(raised.value)
-    assert message.startswith("ValueError: Unrecognized model") and len(message) <= 404 and "Traceback" not in message
+# A real Olive failure (Olive started, its exception line read back) is checked where it happens anyway: lesson 05
+# runs one on purpose at the ci profile (section 8), and check_05 asserts its message (tests/test_notebooks.py).
