@@ -508,7 +508,11 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert oom["linear_weights_nf4_mb"] < 0.2 * oom["linear_weights_fp32_mb"]
     plan = {(row["model"], row["method"]): row for row in metrics["memory_plan"]}
     # "Full fine-tuning of the 3.8 B shape needs several times a 16 GB card"; LoRA and QLoRA fit.
-    assert plan[("Phi-3-mini (3.8B) shape", "full")]["estimate (GB)"] > 2 * 16
+    # (measured 57 GB, 3.6 times 16; the plan is computed from shapes alone, so it is the same on every machine)
+    assert plan[("Phi-3-mini (3.8B) shape", "full")]["estimate (GB)"] > 3 * 16
+    for shape in ("Qwen2.5-0.5B shape", "Phi-3-mini (3.8B) shape"):  # "LoRA removes those, QLoRA shrinks the weights too"
+        assert plan[(shape, "qlora")]["estimate (GB)"] < plan[(shape, "lora")]["estimate (GB)"] < \
+            plan[(shape, "full")]["estimate (GB)"]
     assert plan[("Phi-3-mini (3.8B) shape", "qlora")]["fits 16 GB?"] and plan[("Phi-3-mini (3.8B) shape", "lora")]["fits 16 GB?"]
     assert plan[("Qwen2.5-0.5B shape", "qlora")]["estimate (GB)"] < plan[("Qwen2.5-0.5B shape", "full")]["estimate (GB)"]
     slow = metrics["slow"]
