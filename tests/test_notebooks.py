@@ -515,7 +515,6 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
         assert plan[(shape, "qlora")]["estimate (GB)"] < plan[(shape, "lora")]["estimate (GB)"] < \
             plan[(shape, "full")]["estimate (GB)"]
     assert plan[("Phi-3-mini (3.8B) shape", "qlora")]["fits 16 GB?"] and plan[("Phi-3-mini (3.8B) shape", "lora")]["fits 16 GB?"]
-    assert plan[("Qwen2.5-0.5B shape", "qlora")]["estimate (GB)"] < plan[("Qwen2.5-0.5B shape", "full")]["estimate (GB)"]
     slow = metrics["slow"]
     # Padding to 128 tokens: "39 % with course-tiny's tokenizer, 40 % with SmolLM2's" (deterministic counts: course-tiny
     # measured 0.3945, SmolLM2 0.4037, 2026-12-03), and dynamic padding processes more real tokens per second
@@ -632,8 +631,8 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
         # "the gradients change by about 4 %" (measured 3.8 % on an AMD EPYC, 2026-12-03, and on an Intel Xeon,
         # 2026-12-04), "and the loss by ... about 0.02 % on an Intel Xeon with bf16 instructions" (measured 0.0199 %,
         # avx512_bf16) "and about 0.2 % on an AMD EPYC without them" (0.19 %, AVX2). The lesson records the CPU's
-        # 16-bit instructions, so each CPU's range is asserted on its own. "On every CPU the gradients move at least
-        # ten times as much as the loss" (measured 19x and 190x).
+        # 16-bit instructions, so each CPU's range is asserted on its own. "On both CPUs, and on course-tiny, the
+        # gradients moved at least ten times as much as the loss" (measured 20x on the EPYC, 191x on the Xeon).
         assert 0.02 < precision["gradient_rel_change"] < 0.08
         if "avx512_bf16" in precision["cpu_16bit_instructions"]:
             assert 1e-4 < precision["loss_rel_change"] < 1e-3
@@ -654,7 +653,7 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
         # the gradients move more than the loss. bf16 matrix products go through oneDNN, which the portable kernels do
         # not pin (it picks avx512_bf16 where the CPU has it), so these stay ranges.
         assert precision["loss_rel_change"] < 1e-3 and 5e-3 < precision["gradient_rel_change"] < 2e-2
-        # "the gradients move at least ten times as much as the loss" (measured 102x on 2026-12-04)
+        # "... and on course-tiny, the gradients moved at least ten times as much as the loss" (measured 102x)
         assert precision["gradient_rel_change"] >= 10 * precision["loss_rel_change"]
         # "0.035 %" round to 0 in fp16 (measured 0.0346 %; float32 gradients, portable kernels); scaled by 65,536
         # none does, and "42" overflow.
