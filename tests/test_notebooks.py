@@ -373,9 +373,10 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
             assert [accuracy[name] for name in routes] == pytest.approx([0.38, 0.46, 0.43], abs=0.03)
             assert all(0.4 <= accuracy[name] / lora <= 0.6 for name in routes), [accuracy[name] for name in routes]
             assert lora == pytest.approx(0.84, abs=0.03) and olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
-        # "The adapter olive finetune trained ... scores far lower": measured 11.5 % against 56 % at ci on 2026-12-04
-        # (4-24 % in four runs on the earlier tone data; Olive's training does not repeat from run to run); require 15
-        # points lower.
+        # "The adapter olive finetune trained ... scores far lower": measured 4.5 % against 56 % at ci and 24.5 % against
+        # 84 % at cpu on 2026-12-04, in fp32 (in bf16 11.5 % and 23.5 %; 4-24 % in four runs on the earlier tone data;
+        # Olive's training does not repeat from run to run); require 15 points lower. "about the same in bf16" is a
+        # one-day measurement by hand (README, as the lesson says), not asserted: the lesson trains only in fp32.
         assert accuracy["olive finetune's adapter, PyTorch"] <= lora - 0.15
         # "the course keeps [the head] at 8 bits and Olive quantizes to 4"; the embeddings: "the course quantizes [them]
         # to 4 bits and Olive keeps [them] in 32, so Olive's files are larger" (measured 0.48 and 0.41 MB against 0.23).
