@@ -116,6 +116,17 @@ def test_adapters_of_different_ranks_switch_on_one_onnx_model(tiny_model_path: P
     assert base == torch_tokens(models.load_model(str(tiny_model_path)))
     assert len({tuple(tokens) for tokens in [base, *outputs.values()]}) == 3, "each adapter changes the answer"
 
+    # greedy_token_lists runs the prompts' shared first tokens once and rewinds to them: the same tokens as
+    # generate_tokens one prompt at a time, with an adapter or none; prompts with nothing shared rewind to 0.
+    chat = [tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+            for text in ("I can't believe we won!", "The train is late again.", "Oh no, not the dentist", "hi")]
+    for prompts in (chat, ["Tone: joy", "Nothing shared here", "a"]):
+        rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        for active in (None, (adapters, "r8"), (adapters, "r2")):
+            expected = [export.generate_tokens(switchable, ids, 5, active) for ids in rows]
+            assert export.greedy_token_lists(switchable, rows, 5, active) == expected, (prompts[0], active)
+    assert export.greedy_token_lists(switchable, [], 5) == []
+
 
 def test_an_export_without_an_adapter_has_no_lora_matrices(tmp_path: Path) -> None:
     import onnx
