@@ -294,14 +294,16 @@ class Variant:
 def torch_variant(name: str, model: Any, tokenizer: Any) -> Variant:
     """A PyTorch model as a Variant (greedy answers through `generate`); size = its weights in memory, adapter included.
 
-    Each prompt runs whole, as the ONNX variants run theirs, so that their latencies compare like with like.
+    The prompts' shared first tokens run once, as the ONNX variants run theirs (`export.greedy_token_lists`), so
+    that their latencies compare like with like; the answers are those of each prompt run whole.
     """
     size_mb = model.get_memory_footprint() / MB
-    return Variant(name, lambda prompts, n: generate_answers(model, tokenizer, prompts, max_new_tokens=n), size_mb, model)
+    return Variant(name, lambda prompts, n: generate_answers(model, tokenizer, prompts, max_new_tokens=n,
+                                                             share_prefix=True), size_mb, model)
 
 
 def onnx_variant(name: str, onnx_dir: Any, tokenizer: Any) -> Variant:
-    """An onnxruntime-genai export as a Variant (same prompts, same greedy decoding)."""
+    """An onnxruntime-genai export as a Variant (same prompts, same greedy decoding, the shared first tokens once)."""
     from pathlib import Path
 
     from course_utils import export
