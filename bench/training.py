@@ -62,6 +62,21 @@ class StepMemory(TrainerCallback):
             self.step_seconds.append(time.perf_counter() - self.started)
 
 
+def mean_answer_tokens(tokenizer: Any, rows: list[dict[str, str]]) -> float:
+    """Mean tokens of the answer trl trains on (the templated conversation less its prompt), over `rows`."""
+    from course_utils import data
+
+    labels = data.label_set(rows)
+    lengths = []
+    for row in rows:
+        messages = data.tone_messages(row, labels)
+        prompt = tokenizer.apply_chat_template(messages["prompt"], tokenize=False, add_generation_prompt=True)
+        whole = data.conversation_text(tokenizer, row, labels)
+        lengths.append(len(tokenizer(whole, add_special_tokens=False)["input_ids"])
+                       - len(tokenizer(prompt, add_special_tokens=False)["input_ids"]))
+    return sum(lengths) / len(lengths)
+
+
 def measure(method: str, steps: int, batch_size: int, seq_len: int, device: str) -> dict:
     """One method in this process: load, train, and the estimate for the same shape."""
     import torch
@@ -87,10 +102,13 @@ def measure(method: str, steps: int, batch_size: int, seq_len: int, device: str)
     result = train.fine_tune(model, tokenizer, data.tone_dataset(rows, data.label_set(rows)), params,
                              Path("runs/bench/trainer"), peft_config, max_steps=steps, callbacks=[callback],
                              pad_to_multiple_of=seq_len, disable_tqdm=True, logging_strategy="no")
+    # Where trl's head scored only the answer's positions (train.fine_tune asks for it on a CPU too), the estimate
+    # counts those positions: a batch's answer tokens, from the mean over the rows trained on.
+    head_tokens = round(batch_size * mean_answer_tokens(tokenizer, rows)) if result.head_on_answer_positions else None
     estimate = memory.estimate_training_memory(model.config, total_params, result.trainable_params, batch_size, seq_len,
                                                weight_bytes=2 if on_gpu and method != "qlora" else 4, activation_bytes=2 if on_gpu else 4,
                                                quantized_params=linear_params if method == "qlora" else 0,
-                                               lm_head=f"trl-{device}")
+                                               lm_head=f"trl-{device}", head_tokens=head_tokens)
     seconds = sorted(callback.step_seconds)[len(callback.step_seconds) // 2]
     measured = callback.peak_mb
     return {"method": method, "tokens_per_s": result.tokens_seen / result.steps / seconds, "s_per_step": seconds,

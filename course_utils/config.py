@@ -266,6 +266,7 @@ LESSON_VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "speed_model_id": ("05", _validate_speed_model_id),
     "memory_budget_gb": ("07", _validate_memory_budget),
     "base_dpo": ("09", _validate_optional_bool),
+    "export_onnx": ("09", _validate_optional_bool),
 }
 
 # The parameters that name a file or a folder: `course run` makes a relative one absolute from where it runs, since

@@ -285,3 +285,11 @@ def qa_dataset(rows: Sequence[dict[str, str]]) -> Any:
     from datasets import Dataset
 
     return Dataset.from_list([qa_messages(row) for row in rows])
+
+
+def common_prefix_length(token_rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every row shares, leaving each row at least one token of its own."""
+    length = 0
+    while all(len(row) > length + 1 for row in token_rows) and len({row[length] for row in token_rows}) == 1:
+        length += 1
+    return length

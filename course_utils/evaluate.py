@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from course_utils import compat
-from course_utils.data import label_key, tone_messages
+from course_utils.data import common_prefix_length, label_key, tone_messages
 from course_utils.memory import MB
 
 
@@ -37,14 +37,6 @@ def tone_prompts(tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequenc
         earlier += pair["prompt"] + pair["completion"]
     return [tokenizer.apply_chat_template(earlier + tone_messages(row, labels)["prompt"], tokenize=False,
                                           add_generation_prompt=True) for row in rows]
-
-
-def common_prefix_length(token_rows: Sequence[Sequence[int]]) -> int:
-    """How many leading tokens every row shares, leaving each row at least one token of its own."""
-    length = 0
-    while all(len(row) > length + 1 for row in token_rows) and len({row[length] for row in token_rows}) == 1:
-        length += 1
-    return length
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from course_utils import compat
+from course_utils.data import common_prefix_length
 from course_utils.runs import atomic_directory
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
@@ -294,8 +295,6 @@ def greedy_token_lists(model: Any, input_ids: Sequence[Sequence[int]], max_new_t
     0.43-0.59 of the time (tests/test_export.py checks the tokens are the same).
     """
     import onnxruntime_genai as og
-
-    from course_utils.evaluate import common_prefix_length
 
     if not input_ids:
         return []
