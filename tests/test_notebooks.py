@@ -489,7 +489,7 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     overfit = metrics["overfitting"]
     assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.093 < 0.134 (SmolLM2 0.216 < 0.460)
     # "the training loss goes to almost zero ... while the validation loss bottoms out early": measured 0.0006 at ci
-    # and below 0.00005 at cpu (printed as 0.0000), against best validation losses of 0.093 and 0.215.
+    # and below 0.00005 at cpu (printed as 0.0000), against best validation losses of 0.093 and 0.216.
     assert overfit["train_loss_end"] < min(0.005, overfit["val_loss_after"] / 10), overfit["train_loss_end"]
     # "ends the run early (course-tiny: at step 80 of 200; SmolLM2: at step 15 of 18)"
     if tiny or smollm2_cpu:
