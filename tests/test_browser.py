@@ -226,6 +226,10 @@ def test_lesson_01_runs_all_cells_in_jupyterlab_and_shows_plots_widgets_and_no_e
 def test_every_lesson_opens_with_its_parameters_cell_in_view(browser, lab, stem):
     page = open_lesson(browser, lab, stem)
     assert page.locator(".jp-Dialog").count() == 0, f"JupyterLab showed a dialog opening {stem}: {page.locator('.jp-Dialog').inner_text()}"
+    try:  # JupyterLab renders a notebook's cells progressively: once, only the first code cell was there yet
+        page.locator(".jp-CodeCell").nth(1).wait_for(timeout=30_000)
+    except Exception:
+        pass  # the assert below says what is missing
     assert page.locator(".jp-CodeCell").count() > 1, f"{stem} shows no code cells"
     parameters = page.locator(".jp-CodeCell .jp-InputArea-editor", has_text=re.compile(r'^profile = "ci"', re.M)).first
     screenshot(page, f"{stem}-opened", show=parameters)
