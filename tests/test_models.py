@@ -120,9 +120,10 @@ def test_course_tiny_build_is_deterministic(tmp_path) -> None:
 
 
 # course-tiny's weights as built with the portable kernels (course_utils.numerics). Measured 2026-12-04 on an Intel
-# Xeon with AVX-512, built with 1 and with 2 threads. Before the portable kernels, an AMD EPYC (AVX2) and this Xeon
-# built different weights from the same code, and the ci profile's pinned accuracies moved by up to 25 points. If this
-# fails on another x86-64 CPU, the portable kernels did not give the same bytes there.
+# Xeon with AVX-512, built with 1 and with 2 threads, and the same bytes on an AMD EPYC (AVX2) that evening. Before the
+# portable kernels, an AMD EPYC and this Xeon built different weights from the same code, and the ci profile's pinned
+# accuracies moved by up to 25 points. If this fails on another x86-64 CPU, the portable kernels did not give the
+# same bytes there.
 COURSE_TINY_SHA256 = "f5b5b036d60143dbf0acbc0e3d6ee784a0b4a23156d67d29a4089b02e675596b"
 
 
