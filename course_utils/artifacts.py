@@ -7,6 +7,7 @@ otherwise it trains or exports the artifact into the calling lesson's own folder
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,7 +20,8 @@ from course_utils.runs import run_dir
 # the test files) and where results go. Every other field of Params is part of the reuse key, so a parameter added
 # later (or one such as `labels`, whose order is in every training prompt) makes a lesson train its own artifact
 # rather than silently reuse one made differently.
-NOT_SHAPING = ("profile", "n_test", "n_shots", "tone_test", "qa_test", "out_dir",
+NOT_SHAPING = ("profile", "n_test", "n_shots", "n_extract", "tone_test", "qa_test", "extract_test",
+               "out_dir",
                "preference_train", "preference_test", "dpo_beta")  # lesson 09's: it leaves no artifact to reuse
 
 
@@ -40,15 +42,11 @@ def reusable(params: Params, artifact: str) -> Path | None:
     return path if reuse_key(recorded) == reuse_key(params) else None
 
 
-def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: Sequence[str] | None, target: Path,
-           quantized: bool = False) -> Path:
-    """Train `method` at the current parameters and save the weights to `target`.
-
-    The rows are tone rows with their `labels`, or qa rows when `labels` is None.
-    """
+def _train(params: Params, method: str, dataset: Any, target: Path, quantized: bool = False) -> Path:
+    """Train `method` on `dataset` (prompt/completion pairs) at the current parameters; save the weights to `target`."""
     from transformers import set_seed
 
-    from course_utils import data, models, train
+    from course_utils import models, train
 
     set_seed(params.seed)
     tokenizer = models.load_tokenizer(params.model_id)
@@ -61,36 +59,42 @@ def _train(params: Params, method: str, rows: Sequence[dict[str, str]], labels: 
     peft_config = None if method == "full" else train.make_peft_config(
         "lora", model, lora_r=params.lora_r, lora_alpha=params.lora_alpha, lora_dropout=params.lora_dropout,
         target_modules=params.target_modules, modules_to_save=params.modules_to_save)
-    dataset = data.qa_dataset(rows) if labels is None else data.tone_dataset(rows, labels)
     result = train.fine_tune(model, tokenizer, dataset, params, target.parent / "trainer", peft_config)
     train.save_weights(result.model, target)
     print(f"trained {target.name} now ({result.seconds:.1f} s): no matching one from an earlier lesson")
     return target
 
 
+def _tone(rows: Sequence[dict[str, str]], labels: Sequence[str]) -> Any:
+    from course_utils import data
+
+    return data.tone_dataset(rows, labels)
+
+
 def full_checkpoint(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
     """Lesson 02's fully fine-tuned model, or one trained now."""
     return reusable(params, "checkpoint-full") or _train(
-        params, "full", rows, labels, work_dir / "checkpoint-full")
+        params, "full", _tone(rows, labels), work_dir / "checkpoint-full")
 
 
 def lora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
     """Lesson 03's tone adapter, or one trained now."""
-    return reusable(params, "adapter-tone") or _train(params, "lora", rows, labels, work_dir / "adapter-tone")
+    return reusable(params, "adapter-tone") or _train(params, "lora", _tone(rows, labels), work_dir / "adapter-tone")
 
 
-def qa_adapter(params: Params, work_dir: Path) -> Path:
-    """Lesson 03's second adapter (trained on the qa instructions), or one trained now."""
+def extract_adapter(params: Params, work_dir: Path) -> Path:
+    """Lesson 03's second adapter (trained on the extraction requests, with the short prompt), or one trained now."""
     from course_utils import data
 
-    return reusable(params, "adapter-qa") or _train(
-        params, "lora", data.load_qa(params.qa_train), None, work_dir / "adapter-qa")
+    longer = dataclasses.replace(params, max_length=max(params.max_length, data.EXTRACT_MAX_LENGTH))
+    return reusable(params, "adapter-extract") or _train(
+        longer, "lora", data.extract_dataset(data.load_extract(params.extract_train)), work_dir / "adapter-extract")
 
 
 def qlora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:
     """Lesson 04's QLoRA adapter, or one trained now on a 4-bit base."""
     return reusable(params, "adapter-qlora") or _train(
-        params, "lora", rows, labels, work_dir / "adapter-qlora", quantized=True)
+        params, "lora", _tone(rows, labels), work_dir / "adapter-qlora", quantized=True)
 
 
 def merged_model(params: Params, adapter_dir: Path, work_dir: Path) -> Path:

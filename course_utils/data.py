@@ -287,6 +287,23 @@ def qa_dataset(rows: Sequence[dict[str, str]]) -> Any:
     return Dataset.from_list([qa_messages(row) for row in rows])
 
 
+# Tokens an extraction example (request and record) may train on: course-tiny's longest is 180 tokens and SmolLM2's
+# 115, so the tone lessons' max_length of 128 would cut course-tiny's records short.
+EXTRACT_MAX_LENGTH = 256
+
+
+def extract_dataset(rows: Sequence[dict[str, Any]], schema: Any = None) -> Any:
+    """A datasets.Dataset of extraction prompt/completion pairs (`extraction.messages`), ready for trl's SFTTrainer.
+
+    `schema`: an `extraction.RecordSchema` to state in every prompt, or None for the short prompt (the request only).
+    """
+    from datasets import Dataset
+
+    from course_utils import extraction
+
+    return Dataset.from_list([extraction.messages(row, schema) for row in rows])
+
+
 def common_prefix_length(token_rows: Sequence[Sequence[int]]) -> int:
     """How many leading tokens every row shares, leaving each row at least one token of its own."""
     length = 0

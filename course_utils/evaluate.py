@@ -139,13 +139,14 @@ def lenient_label(answer: str, labels: Sequence[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def check_prompt_lengths(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, cause: str) -> None:
+def check_prompt_lengths(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, cause: str,
+                         advice: str = "use fewer examples (n_shots)") -> None:
     """ValueError when the longest prompt plus its answer would not fit the model's positions, naming `cause`."""
     limit = getattr(model.config, "max_position_embeddings", None)
     longest = max(len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) for prompt in prompts)
     if limit and longest + max_new_tokens > limit:
         raise ValueError(f"with {cause} the longest prompt is {longest} tokens, and with its answer it would not fit "
-                         f"the model's {limit} positions; use fewer examples (n_shots)")
+                         f"the model's {limit} positions; {advice}")
 
 
 # Tokens a tone answer may take: a label and the end-of-turn token need far fewer; a model answering in a sentence
@@ -251,6 +252,67 @@ def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_
     return {"exact_match": sum(exact) / len(rows), "similarity": sum(similarity) / len(rows), "answers": answers}
 
 
+def extraction_prompts(tokenizer: Any, rows: Sequence[dict[str, Any]], schema: Any = None,
+                       shots: Sequence[dict[str, Any]] = ()) -> list[str]:
+    """Each extraction row's request through the chat template (`extraction.messages`): with the schema stated when
+    `schema` is given, else the short prompt; `shots` go first, as earlier requests answered by their records."""
+    from course_utils import extraction
+
+    earlier: list[dict[str, str]] = []
+    for shot in shots:
+        pair = extraction.messages(shot, None)  # the examples show the fields; the schema, if any, is stated once
+        earlier += pair["prompt"] + pair["completion"]
+    return [tokenizer.apply_chat_template(earlier + extraction.messages(row, schema)["prompt"], tokenize=False,
+                                          add_generation_prompt=True) for row in rows]
+
+
+def extraction_answer_tokens(tokenizer: Any, records: Sequence[dict[str, Any]]) -> int:
+    """Tokens an extraction answer may take: the longest of `records` written as compact JSON, and half as much
+    again, so a model that writes a record with spaces or line breaks has room to close it; `cut_off` in
+    `extraction_report` says how many answers still ran out of tokens."""
+    import json
+
+    longest = max(len(tokenizer(json.dumps(record, ensure_ascii=False), add_special_tokens=False)["input_ids"])
+                  for record in records)
+    return longest + longest // 2
+
+
+def extraction_report(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], schema: Any, max_new_tokens: int,
+                      state_schema: bool = False, shots: Sequence[dict[str, Any]] = (), batch_size: int = 32,
+                      seed: int = 0) -> dict[str, Any]:
+    """Greedy answers to extraction rows, scored by `extraction.extraction_scores` against each row's record.
+
+    `state_schema`: put the schema in every prompt (what a model never trained on the task needs); `shots`: solved
+    examples first (few-shot). Adds the perplexity of the expected records (`answer_perplexity`: it shows progress
+    before any answer is right), the bootstrap interval of exact match, the mean prompt length in tokens, the
+    seconds per answer, the share of answers cut off at `max_new_tokens` without ending, and the answers. A prompt
+    too long for the model's positions is refused (ValueError).
+    """
+    import time
+
+    from course_utils import extraction
+
+    prompts = extraction_prompts(tokenizer, rows, schema if state_schema else None, shots)
+    cause = "the schema stated" if state_schema else f"{len(shots)} examples" if shots else "the request alone"
+    check_prompt_lengths(model, tokenizer, prompts, max_new_tokens, cause,
+                         "this model cannot be prompted this way (a model with more positions can)")
+    started = time.perf_counter()
+    new_tokens = greedy_tokens(model, tokenizer, prompts, max_new_tokens, batch_size, share_prefix=True)
+    seconds = (time.perf_counter() - started) / len(rows)
+    answers = [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    ends = {tokenizer.eos_token_id, tokenizer.pad_token_id}  # generate pads a row once it has ended
+    cut_off = sum(not ends & set(tokens) for tokens in new_tokens) / len(rows)
+    references = [row["record"] for row in rows]
+    exact = [extraction.extraction_scores([answer], [reference], schema)["exact_match"] == 1.0
+             for answer, reference in zip(answers, references)]
+    lengths = [len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) for prompt in prompts]
+    expected = [extraction.messages(row)["completion"][0]["content"] for row in rows]  # each record as trained on
+    return {**extraction.extraction_scores(answers, references, schema),
+            "record_perplexity": answer_perplexity(model, tokenizer, prompts, expected, batch_size),
+            "exact_match_ci": list(bootstrap_ci(exact, seed=seed)), "prompt_tokens": sum(lengths) / len(lengths),
+            "seconds_per_answer": seconds, "cut_off": cut_off, "answers": answers, "exact": exact}
+
+
 def answer_report(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], labels: Sequence[str],
                   plain_texts: Sequence[str] = (), seed: int = 0) -> dict[str, Any]:
     """What preference tuning changes, for one model (lesson 09): the share of answers that start with a label, strict
@@ -330,6 +392,34 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int
                                                  ignore_index=-100, reduction="sum")
         total_loss += float(loss)
         total_tokens += int((targets != -100).sum())
+    return float(torch.exp(torch.tensor(total_loss / total_tokens)))
+
+
+@torch.no_grad()
+def answer_perplexity(model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str],
+                      batch_size: int = 32) -> float:
+    """exp(mean negative log-likelihood per token) of each expected answer, and the end-of-turn token after it, given
+    its templated prompt: how likely the model finds the right answer, even when its own greedy answer is wrong."""
+    total_loss, total_tokens = 0.0, 0
+    end = tokenizer.eos_token or ""
+    for start in range(0, len(prompts), batch_size):
+        rows, targets = [], []
+        for prompt, answer in zip(prompts[start : start + batch_size], answers[start : start + batch_size]):
+            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            answer_ids = tokenizer(answer + end, add_special_tokens=False)["input_ids"]
+            rows.append(prompt_ids + answer_ids)
+            targets.append([-100] * len(prompt_ids) + answer_ids)
+        width = max(len(row) for row in rows)
+        pad = tokenizer.pad_token_id
+        input_ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows], device=model.device)
+        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], device=model.device)
+        labels = torch.tensor([row + [-100] * (width - len(row)) for row in targets], device=model.device)
+        logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
+        shifted = labels[:, 1:]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), shifted.reshape(-1),
+                                                 ignore_index=-100, reduction="sum")
+        total_loss += float(loss)
+        total_tokens += int((shifted != -100).sum())
     return float(torch.exp(torch.tensor(total_loss / total_tokens)))
 
 

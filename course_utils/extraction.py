@@ -89,8 +89,16 @@ def infer_schema(records: Sequence[Mapping[str, Any]]) -> RecordSchema:
                         {name: frozenset(kinds) for name, kinds in types.items()})
 
 
-def instruction(message: str, schema: RecordSchema) -> str:
-    """The user message of an extraction example: the schema in words (intents, fields, types), then the request."""
+def instruction(message: str, schema: RecordSchema | None = None) -> str:
+    """The user message of an extraction example: the request, after the schema in words when `schema` is given.
+
+    With the schema (intents, fields, types) a model that was never trained on the task can know what to write
+    (zero-shot and few-shot prompting). Without it the prompt is short, and only a model fine-tuned on records of
+    this schema knows the fields: fine-tuning moves the schema from every prompt into the weights.
+    """
+    if schema is None:
+        return f"Turn this request into one JSON object.\nRequest: {message}"
+
     def fields(intent: str | None) -> str:
         return ", ".join(f"{name} ({' or '.join(sorted(schema.types[name]))})"
                          for name in schema.fields[intent] if name != INTENT)
@@ -103,8 +111,11 @@ def instruction(message: str, schema: RecordSchema) -> str:
     return f"Turn this request into one JSON object. {layout}\nAnswer with the JSON object only.\nRequest: {message}"
 
 
-def messages(row: Mapping[str, Any], schema: RecordSchema) -> dict[str, list[dict[str, str]]]:
-    """An extraction row as a conversational prompt/completion pair; the completion is the record as compact JSON."""
+def messages(row: Mapping[str, Any], schema: RecordSchema | None = None) -> dict[str, list[dict[str, str]]]:
+    """An extraction row as a conversational prompt/completion pair; the completion is the record as compact JSON.
+
+    `schema`: state it in the prompt (`instruction`), or None for the short prompt a fine-tuned model is trained on.
+    """
     return {"prompt": [{"role": "user", "content": instruction(row["message"], schema)}],
             "completion": [{"role": "assistant", "content": json.dumps(row["record"], ensure_ascii=False)}]}
 

@@ -26,7 +26,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("02_full_vs_peft", "Full fine-tuning vs PEFT", artifacts=("checkpoint-full",),
            sweep_metrics=("methods.full.accuracy", "methods.lora.accuracy", "methods.ia3.accuracy"),
            search_metric="methods.lora.accuracy"),
-    Lesson("03_lora", "LoRA, up close", artifacts=("adapter-tone", "adapter-qa"),
+    Lesson("03_lora", "LoRA, up close", artifacts=("adapter-tone", "adapter-extract"),
            sweep_metrics=("lora_accuracy", "adapter_mb", "lora_trainable_pct"), search_metric="lora_accuracy"),
     Lesson("04_qlora", "QLoRA: LoRA on a 4-bit model", artifacts=("adapter-qlora",),
            sweep_metrics=("lora_accuracy", "qlora_accuracy", "qlora_minus_lora"), search_metric="qlora_accuracy"),

@@ -79,9 +79,9 @@ def test_a_relative_path_is_passed_to_the_lesson_absolute(tmp_path: Path, monkey
     (tmp_path / "mine.jsonl").write_text("{}\n")
     monkeypatch.chdir(tmp_path)
     fixed = runner.absolute_paths({"model_id": "my-model", "tone_train": "mine.jsonl", "speed_model_id": None,
-                                   "labels": "my-model", "qa_test": "absent.jsonl"})
+                                   "labels": "my-model", "extract_test": "absent.jsonl"})
     assert fixed == {"model_id": str(tmp_path / "my-model"), "tone_train": str(tmp_path / "mine.jsonl"),
-                     "speed_model_id": None, "labels": "my-model", "qa_test": "absent.jsonl"}
+                     "speed_model_id": None, "labels": "my-model", "extract_test": "absent.jsonl"}
 
 
 def test_a_lessons_own_parameter_is_checked_and_taken_only_where_it_is_declared() -> None:

@@ -226,6 +226,6 @@ def test_the_lesson_table_matches_the_notebooks() -> None:
     for entry, path in zip(lessons.LESSONS, NOTEBOOKS):
         heading = source(cells(path)[0]).splitlines()[0]
         assert heading == f"# {entry.stem[:2]} · {entry.title}", heading
-    assert lessons.maker_of("adapter-qa").stem == "03_lora"
+    assert lessons.maker_of("adapter-extract").stem == "03_lora"
     with pytest.raises(KeyError, match="no lesson makes 'adapter-x'; the artifacts lessons leave are: checkpoint-full"):
         lessons.maker_of("adapter-x")

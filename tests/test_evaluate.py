@@ -209,3 +209,46 @@ def test_tone_accuracy_shares_the_zero_shot_prefix_and_answers_as_plain_generati
     plain = evaluate.generate_answers(model, tokenizer, prompts, max_new_tokens=evaluate.TONE_ANSWER_TOKENS,
                                       batch_size=16)
     assert evaluate.tone_accuracy(model, tokenizer, rows, labels, batch_size=16)["answers"] == plain
+
+
+def test_answer_perplexity_is_the_models_loss_on_the_answer_tokens_alone(tiny_model_and_tokenizer) -> None:
+    import torch
+
+    model, tokenizer = tiny_model_and_tokenizer
+    prompt = evaluate.chat_prompts(tokenizer, ["Turn this request into one JSON object.\nRequest: Wake me at 7."])[0]
+    answer = '{"intent": "set_alarm", "time": "07:00"}'
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(answer + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + answer_ids])
+    labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
+    with torch.no_grad():
+        expected = float(torch.exp(model(input_ids=ids, labels=labels).loss))
+    # Alone, and padded in a batch beside a longer pair: the same number.
+    assert evaluate.answer_perplexity(model, tokenizer, [prompt], [answer]) == pytest.approx(expected, rel=1e-4)
+    longer = evaluate.chat_prompts(tokenizer, ["Turn this request into one JSON object.\nRequest: " + "x " * 30])[0]
+    both = evaluate.answer_perplexity(model, tokenizer, [prompt, longer], [answer, answer])
+    assert both != pytest.approx(expected, rel=1e-4)  # the mean over both answers' tokens
+    alone = [evaluate.answer_perplexity(model, tokenizer, [p], [answer]) for p in (prompt, longer)]
+    assert min(alone) <= both <= max(alone)
+
+
+def test_extraction_report_scores_each_answer_and_refuses_a_prompt_the_model_cannot_read(
+        tiny_model_and_tokenizer) -> None:
+    from course_utils import extraction
+
+    model, tokenizer = tiny_model_and_tokenizer
+    train = data.load_extract("data/extract/train.jsonl")
+    schema = extraction.infer_schema([row["record"] for row in train])
+    budget = evaluate.extraction_answer_tokens(tokenizer, [row["record"] for row in train])
+    rows = data.load_extract("data/extract/test.jsonl", limit=3)
+    report = evaluate.extraction_report(model, tokenizer, rows, schema, budget)
+    scored = extraction.extraction_scores(report["answers"], [row["record"] for row in rows], schema)
+    assert {key: report[key] for key in scored} == scored and len(report["exact"]) == 3
+    assert 0 <= report["cut_off"] <= 1 and report["record_perplexity"] > 1
+    prompts = evaluate.extraction_prompts(tokenizer, rows[:1], schema, shots=train[:1])
+    # The example first, with the request alone; the schema stated once, in the question.
+    assert prompts[0].index(extraction.instruction(train[0]["message"])) < prompts[0].index('Its "intent" is one of')
+    assert prompts[0].count('Its "intent" is one of') == 1
+    with pytest.raises(ValueError, match=r"with the schema stated the longest prompt is \d+ tokens.*256 positions; "
+                                         r"this model cannot be prompted this way"):
+        evaluate.extraction_report(model, tokenizer, rows, schema, budget, state_schema=True)

@@ -121,3 +121,12 @@ def test_the_instruction_states_the_schema_and_the_completion_is_the_record(sche
     assert extraction.extraction_scores([answer], [RECORDS[1]], schema)["exact_match"] == 1.0
     flat = extraction.infer_schema([{"name": "Ana", "age": 30}])
     assert "Its fields: name (string), age (integer).\n" in extraction.instruction("m", flat)
+
+
+def test_without_a_schema_the_prompt_is_the_request_alone(schema) -> None:
+    """The prompt a fine-tuned model is trained on: the schema lives in its weights, not in every prompt."""
+    short = extraction.instruction("Pay Ana 25 euros.")
+    assert short == "Turn this request into one JSON object.\nRequest: Pay Ana 25 euros."
+    pair = extraction.messages({"message": "Pay Ana 25 euros.", "record": RECORDS[1]})
+    assert pair["prompt"][0]["content"] == extraction.instruction("Pay Ana 25 euros.")
+    assert len(extraction.instruction("m")) < len(extraction.instruction("m", schema)) / 3

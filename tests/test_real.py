@@ -24,7 +24,8 @@ pytestmark = pytest.mark.real
 # (section 6 shows section 2's adapter alone), to fit the budget: the sweep's two more trainings took 153 s of the
 # lesson's 303 s here (2026-12-02, a slow hour), and this tier asserts nothing about them; 100 phrases took 25 s more.
 # The cpu tier (`pytest -m cpu`) runs the lesson at the profile's values, sweep included, and checks its claims.
-LESSON_03_OVERRIDES = {"max_steps": 15, "n_test": 60, "sweep_ranks": ""}
+# Section 7's extraction adapter is scored on 20 held-out requests, not the profile's 60.
+LESSON_03_OVERRIDES = {"max_steps": 15, "n_test": 60, "sweep_ranks": "", "n_extract": 20}
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +95,10 @@ def test_lesson_03_fine_tunes_the_real_model_past_its_baseline(smollm2_folder: P
     # check; measured 2.7e-6 of the largest logit, 1.0e-4 absolute), and the base differs by whole units (14.4).
     assert metrics["reload_same_answers"] and metrics["reload_accuracy"] == metrics["lora_accuracy"]
     assert metrics["merge_relative_diff"] <= 1e-4 and metrics["base_max_abs_diff"] >= 1.0
-    # Section 7, two adapters on one SmolLM2: each is best at its own task (after 15 steps each, measured 2026-12-04:
-    # tone accuracy 65 % with the tone adapter against 0 % with the qa one; qa similarity 0.78 against 0.50).
+    # Section 7, two adapters on one SmolLM2: each is best at its own task, the tone adapter at tone accuracy (65 %
+    # against 0 % after 15 steps each on 2026-12-04, when the second adapter was trained on the qa set), the extract
+    # adapter at making the expected records likely (record perplexity; 1.9 against 6.1 after 30 steps).
     switch = metrics["multi_adapter"]
-    assert metrics["multi_adapter_ok"] is True
-    assert switch["tone"]["tone accuracy"] >= switch["qa"]["tone accuracy"] + 0.30
-    assert switch["qa"]["qa similarity"] >= switch["tone"]["qa similarity"] + 0.10
+    assert metrics["multi_adapter_ok"] is True and metrics["n_extract"] == 20
+    assert switch["tone"]["tone accuracy"] >= switch["extract"]["tone accuracy"] + 0.30
+    assert switch["extract"]["record perplexity"] < switch["tone"]["record perplexity"]

@@ -88,7 +88,8 @@ def test_the_reuse_key_leaves_out_only_what_cannot_change_an_artifact() -> None:
     from course_utils import artifacts
 
     key = artifacts.reuse_key(config.resolve_params("ci"))
-    scoring_and_output = {"profile", "n_test", "n_shots", "tone_test", "qa_test", "out_dir"}
+    scoring_and_output = {"profile", "n_test", "n_shots", "n_extract", "tone_test", "qa_test", "extract_test",
+                          "out_dir"}
     lesson_09_only = {"preference_train", "preference_test", "dpo_beta"}  # lesson 09 leaves no artifact to reuse
     assert set(key) == set(config.PARAMETER_NAMES) - scoring_and_output - lesson_09_only
     assert "labels" in key and "gradient_accumulation_steps" in key
