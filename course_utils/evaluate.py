@@ -378,6 +378,14 @@ def bootstrap_ci(correct: Sequence[bool], seed: int = 0, resamples: int = 2000, 
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
+def _summed_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+    """The summed next-token cross-entropy of `labels` (-100 where not scored) under `logits`, and how many tokens."""
+    targets = labels[:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                             ignore_index=-100, reduction="sum")
+    return float(loss), int((targets != -100).sum())
+
+
 @torch.no_grad()
 def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 32) -> float:
     """exp(mean negative log-likelihood per predicted token) of plain `texts`: lower means less surprised."""
@@ -386,12 +394,9 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int
         batch = tokenizer(list(texts[start : start + batch_size]), return_tensors="pt", padding=True,
                           padding_side="right").to(model.device)
         labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-        logits = model(**batch).logits[:, :-1].float()
-        targets = labels[:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                                 ignore_index=-100, reduction="sum")
-        total_loss += float(loss)
-        total_tokens += int((targets != -100).sum())
+        loss, tokens = _summed_loss(model(**batch).logits, labels)
+        total_loss += loss
+        total_tokens += tokens
     return float(torch.exp(torch.tensor(total_loss / total_tokens)))
 
 
@@ -414,12 +419,9 @@ def answer_perplexity(model: Any, tokenizer: Any, prompts: Sequence[str], answer
         input_ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows], device=model.device)
         mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], device=model.device)
         labels = torch.tensor([row + [-100] * (width - len(row)) for row in targets], device=model.device)
-        logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
-        shifted = labels[:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), shifted.reshape(-1),
-                                                 ignore_index=-100, reduction="sum")
-        total_loss += float(loss)
-        total_tokens += int((shifted != -100).sum())
+        loss, tokens = _summed_loss(model(input_ids=input_ids, attention_mask=mask).logits, labels)
+        total_loss += loss
+        total_tokens += tokens
     return float(torch.exp(torch.tensor(total_loss / total_tokens)))
 
 
