@@ -236,14 +236,6 @@ def tone_messages(row: dict[str, str], labels: Sequence[str]) -> dict[str, list[
     }
 
 
-def qa_messages(row: dict[str, str]) -> dict[str, list[dict[str, str]]]:
-    """A qa row as a conversational prompt/completion pair."""
-    return {
-        "prompt": [{"role": "user", "content": row["input"]}],
-        "completion": [{"role": "assistant", "content": row["output"]}],
-    }
-
-
 def conversation_text(tokenizer: Any, row: dict[str, str], labels: Sequence[str]) -> str:
     """A tone row as the full string the model trains on: prompt and answer through the chat template."""
     messages = tone_messages(row, labels)
@@ -278,13 +270,6 @@ def preference_dataset(rows: Sequence[dict[str, str]], labels: Sequence[str]) ->
     from datasets import Dataset
 
     return Dataset.from_list([preference_messages(row, labels) for row in rows])
-
-
-def qa_dataset(rows: Sequence[dict[str, str]]) -> Any:
-    """A datasets.Dataset of qa prompt/completion pairs, ready for trl's SFTTrainer."""
-    from datasets import Dataset
-
-    return Dataset.from_list([qa_messages(row) for row in rows])
 
 
 # Tokens an extraction example (request and record) may train on: course-tiny's longest is 180 tokens and SmolLM2's

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Any, Callable, Sequence
 
 import torch
@@ -239,17 +238,6 @@ def ranked_tone_accuracy(
     """Accuracy when the model must pick a label: the one whose answer tokens it finds most likely."""
     picks = ranked_tone_picks(model, tokenizer, rows, labels, batch_size)
     return sum(pick == row["tone"] for pick, row in zip(picks, rows)) / len(rows)
-
-
-def qa_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], batch_size: int = 32) -> dict[str, Any]:
-    """Greedy answers to qa rows: exact-match rate and mean character similarity (difflib ratio, 0 to 1)."""
-    prompts = chat_prompts(tokenizer, [row["input"] for row in rows])
-    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=QA_ANSWER_TOKENS, batch_size=batch_size,
-                               share_prefix=True)  # the template's system turn runs once
-    normalize = lambda text: " ".join(text.lower().split())  # noqa: E731
-    exact = [normalize(a) == normalize(r["output"]) for a, r in zip(answers, rows)]
-    similarity = [SequenceMatcher(None, normalize(a), normalize(r["output"])).ratio() for a, r in zip(answers, rows)]
-    return {"exact_match": sum(exact) / len(rows), "similarity": sum(similarity) / len(rows), "answers": answers}
 
 
 def extraction_prompts(tokenizer: Any, rows: Sequence[dict[str, Any]], schema: Any = None,
