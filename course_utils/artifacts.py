@@ -20,8 +20,7 @@ from course_utils.runs import run_dir
 # the test files) and where results go. Every other field of Params is part of the reuse key, so a parameter added
 # later (or one such as `labels`, whose order is in every training prompt) makes a lesson train its own artifact
 # rather than silently reuse one made differently.
-NOT_SHAPING = ("profile", "n_test", "n_shots", "n_extract", "tone_test", "qa_test", "extract_test",
-               "out_dir",
+NOT_SHAPING = ("profile", "n_test", "n_shots", "n_extract", "tone_test", "qa_test", "extract_test", "out_dir",
                "preference_train", "preference_test", "dpo_beta")  # lesson 09's: it leaves no artifact to reuse
 
 

@@ -280,7 +280,8 @@ EXTRACT_MAX_LENGTH = 256
 def extract_dataset(rows: Sequence[dict[str, Any]], schema: Any = None) -> Any:
     """A datasets.Dataset of extraction prompt/completion pairs (`extraction.messages`), ready for trl's SFTTrainer.
 
-    `schema`: an `extraction.RecordSchema` to state in every prompt, or None for the short prompt (the request only).
+    `schema`: an `extraction.RecordSchema` to state in every prompt, or None for the short prompt (one line of
+    instruction and the request).
     """
     from datasets import Dataset
 
