@@ -7,7 +7,6 @@ otherwise it trains or exports the artifact into the calling lesson's own folder
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -82,12 +81,15 @@ def lora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequenc
 
 
 def extract_adapter(params: Params, work_dir: Path) -> Path:
-    """Lesson 03's second adapter (trained on the extraction requests, with the short prompt), or one trained now."""
-    from course_utils import data
+    """Lesson 03's second adapter (trained on the extraction requests, with the short prompt, at
+    train.extraction_params), or one trained now."""
+    from course_utils import data, train
 
-    longer = dataclasses.replace(params, max_length=max(params.max_length, data.EXTRACT_MAX_LENGTH))
-    return reusable(params, "adapter-extract") or _train(
-        longer, "lora", data.extract_dataset(data.load_extract(params.extract_train)), work_dir / "adapter-extract")
+    found = reusable(params, "adapter-extract")
+    if found:
+        return found
+    requests = data.extract_dataset(data.load_extract(params.extract_train))
+    return _train(train.extraction_params(params), "lora", requests, work_dir / "adapter-extract")
 
 
 def qlora_adapter(params: Params, rows: Sequence[dict[str, str]], labels: Sequence[str], work_dir: Path) -> Path:

@@ -29,6 +29,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_test": 200,
         "n_shots": 1,  # course-tiny reads at most 256 tokens: one solved example and the question fit
         "n_extract": 100,
+        "extract_max_steps": 100,
+        "extract_learning_rate": 1e-2,
         "gradient_accumulation_steps": 1,
     },
     # The laptop profile: the real SLM. 30 steps of 8 examples: LoRA takes about 95 s on 2 cores and goes from 0 % to
@@ -48,6 +50,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Extraction answers are 20-40 tokens, not a label: 60 of the 210 test requests keep lessons 03 and 06 in
         # minutes (zero-shot prompting of SmolLM2 took 31 s for 64 requests, six-shot 45 s, on 2 cores).
         "n_extract": 60,
+        # The extraction adapter needs more and larger steps than the tone adapter: at 30 steps of 8 at 3e-4 (a fifth
+        # of one pass over the 1,200 requests) SmolLM2 learned the braces but not the intents' names (exact match 3 %
+        # of 60 requests, no better than few-shot prompting); 60 steps at 1e-3 gave 52 % (README, "Extraction at the
+        # cpu profile", 2026-12-04).
+        "extract_max_steps": 60,
+        "extract_learning_rate": 1e-3,
         "gradient_accumulation_steps": 1,
     },
     "gpu": {
@@ -59,6 +67,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_test": None,
         "n_shots": 4,
         "n_extract": None,
+        "extract_max_steps": None,  # None: max_steps and peft_learning_rate, as for the tone adapter
+        "extract_learning_rate": None,
         "gradient_accumulation_steps": 1,
     },
 }
@@ -69,7 +79,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 # which are a hundred times smaller.
 COURSE_TINY_SETTINGS: dict[str, Any] = {
     name: PROFILES["ci"][name]
-    for name in ("max_steps", "batch_size", "learning_rate", "peft_learning_rate", "n_shots", "gradient_accumulation_steps")
+    for name in ("max_steps", "batch_size", "learning_rate", "peft_learning_rate", "n_shots", "extract_max_steps",
+                 "extract_learning_rate", "gradient_accumulation_steps")
 }
 
 
@@ -93,6 +104,8 @@ class Params:
     n_test: int | None = None
     n_shots: int = 4
     n_extract: int | None = None
+    extract_max_steps: int | None = None  # the extraction adapter's steps; None: max_steps
+    extract_learning_rate: float | None = None  # its learning rate; None: peft_learning_rate
     seed: int = 0
     tone_train: str = "data/tone/train.jsonl"
     tone_test: str = "data/tone/test.jsonl"
@@ -134,6 +147,16 @@ def _validate_non_negative_int(value: Any) -> str | None:
 def _validate_positive_float(value: Any) -> str | None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
     return None if ok else "must be a positive number"
+
+
+def _validate_extract_max_steps(value: Any) -> str | None:
+    ok = value is None or (_is_int(value) and value > 0)
+    return None if ok else "must be a positive integer or None (max_steps, as for the tone adapter)"
+
+
+def _validate_extract_learning_rate(value: Any) -> str | None:
+    ok = value is None or _validate_positive_float(value) is None
+    return None if ok else "must be a positive number or None (peft_learning_rate, as for the tone adapter)"
 
 
 def _validate_dropout(value: Any) -> str | None:
@@ -228,6 +251,8 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "n_test": _validate_optional_positive_int,
     "n_shots": _validate_positive_int,
     "n_extract": _validate_optional_positive_int,
+    "extract_max_steps": _validate_extract_max_steps,
+    "extract_learning_rate": _validate_extract_learning_rate,
     "seed": _validate_non_negative_int,
     "tone_train": _validate_file,
     "tone_test": _validate_file,

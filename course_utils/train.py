@@ -7,7 +7,7 @@ the model learns to write the answer, not to repeat the question.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -228,6 +228,17 @@ def fine_tune(
         log_history=list(trainer.state.log_history),
         head_on_answer_positions=answer_positions_only,
     )
+
+
+def extraction_params(params: Params) -> Params:
+    """`params` as the extraction adapter trains with them: extract_max_steps steps at extract_learning_rate (each,
+    when None, the tone adapter's max_steps or peft_learning_rate), on up to data.EXTRACT_MAX_LENGTH tokens per example,
+    since a request and its record are longer than a tone example."""
+    from course_utils.data import EXTRACT_MAX_LENGTH
+
+    return replace(params, max_steps=params.extract_max_steps or params.max_steps,
+                   peft_learning_rate=params.extract_learning_rate or params.peft_learning_rate,
+                   max_length=max(params.max_length, EXTRACT_MAX_LENGTH))
 
 
 def folder_size_mb(path: Path) -> float:

@@ -71,6 +71,8 @@ def test_missing_data_file_is_named() -> None:
     ("seed", -1, "seed must be an integer >= 0"),
     ("batch_size", 0, "batch_size must be a positive integer"),
     ("n_shots", 0, "n_shots must be a positive integer"),
+    ("extract_max_steps", 0, r"extract_max_steps must be a positive integer or None \(max_steps"),
+    ("extract_learning_rate", "1e-3", r"extract_learning_rate must be a positive number or None \(peft_learning_rate"),
 ])
 def test_bad_values_say_what_is_allowed(name: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -89,3 +91,19 @@ def test_course_tiny_at_another_profile_keeps_its_own_rates_and_steps() -> None:
     assert params.n_test is None  # the profile's other choices stay: the whole test set
     assert params.n_shots == 1 and config.resolve_params("cpu").n_shots == 4, "course-tiny's 256 positions hold one"
     assert config.resolve_params("cpu", model_id=config.COURSE_TINY, max_steps=7).max_steps == 7
+    assert (params.extract_max_steps, params.extract_learning_rate) == (100, 1e-2), "its extraction adapter's too"
+
+
+def test_the_extraction_adapter_trains_with_its_own_steps_and_rate_or_the_tone_adapters() -> None:
+    """At cpu it takes more and larger steps than the tone adapter (30 at 3e-4 learned the braces, not the intents);
+    where extract_max_steps / extract_learning_rate are None (the gpu profile) it takes max_steps / peft_learning_rate."""
+    from course_utils import data, train
+
+    cpu = train.extraction_params(config.resolve_params("cpu"))
+    assert (cpu.max_steps, cpu.peft_learning_rate, cpu.max_length) == (60, 1e-3, data.EXTRACT_MAX_LENGTH)
+    assert (cpu.batch_size, cpu.learning_rate) == (8, 5e-5)  # everything else as the profile's
+    gpu = config.resolve_params("gpu")
+    assert (gpu.extract_max_steps, gpu.extract_learning_rate) == (None, None)
+    assert (train.extraction_params(gpu).max_steps, train.extraction_params(gpu).peft_learning_rate) == (500, 2e-4)
+    ci = config.resolve_params("ci", max_steps=7, extract_max_steps=3, extract_learning_rate=0.5)
+    assert (train.extraction_params(ci).max_steps, train.extraction_params(ci).peft_learning_rate) == (3, 0.5)

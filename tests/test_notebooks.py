@@ -227,16 +227,18 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
         assert sweep[32]["accuracy_ci"] == pytest.approx([0.965, 1.0], abs=0.03)
         # "LoRA at r = 8 trains 1.8 % of the weights".
         assert metrics["lora_trainable_pct"] == pytest.approx(1.78, abs=0.01)
-        # "with the extract adapter 77 % of its answers to 60 held-out requests are valid JSON (none with the tone
-        # adapter) ... its field F1 is 0.22 and its exact match 3 %. Its record perplexity fell from 6.1 with the tone
-        # adapter to 1.9" (30 steps, AMD EPYC, 2026-12-04; greedy: 5 points, or 10 % of a perplexity, for another CPU).
+        # "this adapter trains ... 60 steps of 8 requests at 1e-3"; "all of its answers to 60 held-out requests are
+        # valid JSON (none with the tone adapter); its field F1 is 0.82 and 52 % of the records are exactly right. Its
+        # record perplexity fell from 6.1 with the tone adapter to 1.06" (AMD EPYC, 2026-12-04; greedy: 5 points, or
+        # 10 % of a perplexity, for another CPU). A run by hand the day before measured the same: F1 0.82, exact 52 %.
         extract, tone = metrics["multi_adapter"]["extract"], metrics["multi_adapter"]["tone"]
+        assert (metrics["params"]["extract_max_steps"], metrics["params"]["extract_learning_rate"]) == (60, 1e-3)
         assert metrics["n_extract"] == 60 and tone["valid JSON"] == 0.0
-        assert extract["valid JSON"] == pytest.approx(0.77, abs=0.05)
-        assert extract["field F1"] == pytest.approx(0.22, abs=0.05)
-        assert extract["exact match"] == pytest.approx(0.033, abs=0.04)
+        assert extract["valid JSON"] >= 0.95
+        assert extract["field F1"] == pytest.approx(0.82, abs=0.05)
+        assert extract["exact match"] == pytest.approx(0.517, abs=0.05)
         assert tone["record perplexity"] == pytest.approx(6.1, rel=0.1)
-        assert extract["record perplexity"] == pytest.approx(1.9, rel=0.1)
+        assert extract["record perplexity"] == pytest.approx(1.06, rel=0.1)
     else:
         # "55.5 % at r = 2, 56 % at r = 8 and 32.5 % at r = 32: the step from 2 to 8 is too small for this run to
         # show (its interval holds zero), the step from 8 to 32 lost 23.5 points and its interval excludes zero"
