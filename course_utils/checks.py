@@ -30,6 +30,7 @@ GIVEAWAYS: dict[str, tuple[str, ...]] = {
     "6.1": ("f1_score", "fbeta_score", "precision_recall_fscore_support", "classification_report"),
     "6.2": ("validation_split", "train_test_split", "StratifiedShuffleSplit", "StratifiedKFold"),
     "6.3": ("_smallest_within_interval", "variant_choice"),
+    "6.4": ("_field_accuracy",),
     "7.1": ("divergence",),
     "8.2": ("GradScaler", "_amp_update_scale_", "_amp_foreach_non_finite_check_and_unscale_", "loss_scaler"),
     "9.1": ("compute_loss", "_compute_loss", "DPOTrainer", "dpo_loss"),
@@ -518,6 +519,53 @@ def variant_choice(choose: Callable[..., str], correct: dict[str, Sequence[bool]
                                        "(evaluate.bootstrap_ci, with the seed), then the smallest variant at or above "
                                        "its lower end.")
     return report(exercise, True, "the smallest variant that chance cannot tell from the best, on every set tried.")
+
+
+def _field_accuracy(answers: Sequence[Any], references: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """What exercise 6.4 asks for: for each field of the references, the share whose answer holds the same value."""
+    held: dict[str, int] = {}
+    right: dict[str, int] = {}
+    for answer, reference in zip(answers, references):
+        for name, value in reference.items():
+            held[name] = held.get(name, 0) + 1
+            right[name] = right.get(name, 0) + int(isinstance(answer, dict) and name in answer and answer[name] == value)
+    return {name: right[name] / held[name] for name in held}
+
+
+def field_accuracy(measure: Callable[..., dict], answers: Sequence[Any], references: Sequence[dict[str, Any]],
+                   exercise: str = "6.4") -> bool:
+    """`measure(answers, references)` must give each reference field's share of right values: tried on the lesson's
+    parsed answers and on made-up records (keys in another order, a value of the wrong type, an extra field, an answer
+    that did not parse)."""
+    made_up_references = [{"intent": "set_alarm", "time": "20:00", "day": "tuesday"},
+                          {"intent": "send_money", "recipient": "Hugo", "amount": 25, "currency": "GBP"},
+                          {"intent": "set_alarm", "time": "07:30", "day": "monday"}]
+    made_up_answers = [{"day": "tuesday", "time": "20:00", "intent": "set_alarm"},  # right, keys in another order
+                       {"intent": "send_money", "recipient": "Hugo", "amount": "25", "currency": "GBP", "note": "x"},
+                       None]  # did not parse
+    for given, expected, where in ((answers, references, "this lesson's answers"),
+                                   (made_up_answers, made_up_references, "made-up records")):
+        ok, value = attempt(exercise, measure, list(given), list(expected))
+        if not ok:
+            return False
+        want = _field_accuracy(given, expected)
+        if not isinstance(value, dict) or set(value) != set(want):
+            return report(exercise, False, f"on {where}, return one share per field name found in the references: "
+                                           f"{', '.join(sorted(want))}.")
+        wrong = sorted(name for name in want if not isinstance(value[name], (int, float))
+                       or not math.isclose(value[name], want[name], abs_tol=1e-9))
+        if not wrong:
+            continue
+        parsed_only = _field_accuracy([a for a in given if isinstance(a, dict)],
+                                      [r for a, r in zip(given, expected) if isinstance(a, dict)])
+        if all(isinstance(value[name], (int, float)) and math.isclose(value[name], parsed_only.get(name, -1.0),
+                                                                      abs_tol=1e-9) for name in wrong):
+            return report(exercise, False, f"on {where}, an answer that did not parse was left out: it still counts, "
+                                           "with none of its fields right.")
+        return report(exercise, False, f"on {where}, the share for {wrong[0]!r} is off: divide the references whose "
+                                       "answer holds the same value under that name (compare the values as they are: "
+                                       '25 and "25" differ) by the references that have the field.')
+    return report(exercise, True, "each field's share of right values, with unparsed answers counted as wrong.")
 
 
 # 07 · troubleshooting -------------------------------------------------------------------------------------------

@@ -43,6 +43,28 @@ def test_a_split_that_is_not_stratified(capsys):
     assert "each label" in verdict(capsys, checks.stratified_split(first_rows, rows))
 
 
+def test_field_accuracy_that_leaves_out_unparsed_answers_or_compares_text(capsys):
+    references = [{"intent": "a", "day": "monday"}, {"intent": "b", "amount": 3}]
+
+    def parsed_only(answers, references):
+        kept = [(answer, reference) for answer, reference in zip(answers, references) if answer is not None]
+        return {name: sum(a.get(name) == r[name] for a, r in kept if name in r) / max(1, sum(name in r for _, r in kept))
+                for name in {name for reference in references for name in reference}}
+
+    assert "did not parse" in verdict(capsys, checks.field_accuracy(parsed_only, [None, None], references))
+
+    def as_text(answers, references):
+        counts = {}
+        for answer, reference in zip(answers, references):
+            for name, value in reference.items():
+                hit = isinstance(answer, dict) and str(answer.get(name)) == str(value)
+                counts[name] = counts.get(name, []) + [hit]
+        return {name: sum(hits) / len(hits) for name, hits in counts.items()}
+
+    assert '"25" differ' in verdict(capsys, checks.field_accuracy(as_text, [{"intent": "a", "day": "monday"}, None],
+                                                                  references))
+
+
 def test_a_diagnosis_that_misses_divergence(capsys):
     def diagnose(train, validation):
         return "overfitting" if validation[-1] > min(validation) else "healthy"

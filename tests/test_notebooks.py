@@ -372,12 +372,17 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         # Course-tiny writes no valid JSON (lesson 03), in either precision.
         assert all(run["parses"] == 0.0 for run in records.values())
     else:
-        # SmolLM2 (AMD EPYC, 2026-12-04, 50 requests): "the fp32 model with the extract adapter wrote valid JSON for
-        # 78 % of the requests; the int4 export of the merged model for 12 %, and almost none of its answers was the
-        # fp32 model's (none in that run)"; "int4 decoded faster" (134 against 46 tokens per second in that run).
+        # SmolLM2 (AMD EPYC, 2026-12-04, 50 requests, the adapter of 60 steps at 1e-3): "the fp32 model with the
+        # extract adapter wrote valid JSON for all 50 requests and the exact record for 54 % (field F1 0.84). The int4
+        # export of the merged model kept the format (96 % valid JSON) but not the content: exact match 18 %, field F1
+        # 0.61, and 32 % of its answers were the fp32 model's"; "int4 decoded faster" (159 against 46 tokens per second
+        # in that run). Greedy: 6 points for another CPU's rounding, 8 for the share of equal answers.
         fp32, int4 = records["fp32 + extract adapter"], records["int4, merged"]
-        assert fp32["parses"] == pytest.approx(0.78, abs=0.05) and int4["parses"] == pytest.approx(0.12, abs=0.06)
-        assert int4["same_answer_as_fp32"] <= 0.05
+        assert fp32["parses"] >= 0.95 and int4["parses"] == pytest.approx(0.96, abs=0.06)
+        assert fp32["exact_match"] == pytest.approx(0.54, abs=0.06) and fp32["field_f1"] == pytest.approx(0.84, abs=0.05)
+        assert int4["exact_match"] == pytest.approx(0.18, abs=0.06) and int4["field_f1"] == pytest.approx(0.61, abs=0.06)
+        assert int4["exact_match"] < fp32["exact_match"] - 0.2  # "fell from 54 % to 18 %": the content, not the format
+        assert int4["same_answer_as_fp32"] == pytest.approx(0.32, abs=0.08)
         assert int4["tokens_per_second"] > fp32["tokens_per_second"]
     # Section 8, the Olive CLI: CI builds .venv-olive (make test depends on make olive), so there it must have run.
     olive = metrics["olive"]
@@ -518,29 +523,44 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
         # its adapter writes no valid JSON, but makes the records likely (record perplexity 20.5 at ci, 2026-12-04).
         assert list(extracted) == ["fine-tuned"] and metrics["extraction_margins"] == {}
         assert tuned_extract["parses"] == 0.0 and tuned_extract["record_perplexity"] < 30
+        # "every field's share is 0"
+        assert set(metrics["field_accuracy"]["fine-tuned"].values()) == {0.0} and metrics["time_misses_minutes_right"] == 0
     else:
-        # SmolLM2, 30 steps, 60 requests, 4 examples (AMD EPYC, 2026-12-04; greedy: 5 points for another CPU): zero-shot
-        # "no answer was valid JSON ... (98 % ran out of tokens)"; few-shot "75 % valid JSON, 17 % matching the schema,
-        # field F1 0.18, no exact match"; the adapter "valid JSON as often (77 %) and matched the schema less often
-        # (5 %)", "field F1 was 0.22 and its exact match 3 % (2 of 60); that lead over few-shot has an interval from 0
-        # to 8 points, so this run does not show it"; record perplexity "1.7 against 1.9"; "58 tokens against 513".
+        # SmolLM2, 60 requests, 4 examples, lesson 03's adapter of 60 steps at 1e-3 (AMD EPYC, 2026-12-04; greedy: 5
+        # points for another CPU): zero-shot "no answer was valid JSON ... (98 % ran out of tokens)"; few-shot "75 %
+        # valid JSON, 17 % matching the schema, field F1 0.18, no exact match"; the adapter "valid JSON every time,
+        # matched the schema 98 % of the time, reached field F1 0.82 and wrote the exact record for 52 %"; "its lead
+        # over few-shot prompting, 52 points of exact match, has a paired interval of 38 to 65 points, so this run
+        # shows it"; record perplexity "1.06 against 1.69"; "58 tokens against 513".
         zero, few = extracted["zero-shot"], extracted["few-shot"]
         assert metrics["n_extract"] == 60 and metrics["n_shots"] == 4
+        assert (metrics["params"]["extract_max_steps"], metrics["params"]["extract_learning_rate"]) == (60, 1e-3)
         assert zero["parses"] == 0.0 and zero["cut_off"] == pytest.approx(0.98, abs=0.05)
         assert few["parses"] == pytest.approx(0.75, abs=0.05) and few["matches_schema"] == pytest.approx(0.17, abs=0.05)
         assert few["field_f1"] == pytest.approx(0.18, abs=0.05) and few["exact_match"] <= 0.05
-        assert tuned_extract["parses"] == pytest.approx(0.77, abs=0.05)
-        assert tuned_extract["matches_schema"] == pytest.approx(0.05, abs=0.05)
-        assert tuned_extract["matches_schema"] < few["matches_schema"]
-        assert tuned_extract["field_f1"] == pytest.approx(0.22, abs=0.05)
-        assert tuned_extract["exact_match"] == pytest.approx(0.033, abs=0.04)
+        assert tuned_extract["parses"] >= 0.95
+        assert tuned_extract["matches_schema"] == pytest.approx(0.98, abs=0.05)
+        assert tuned_extract["field_f1"] == pytest.approx(0.82, abs=0.05)
+        assert tuned_extract["exact_match"] == pytest.approx(0.517, abs=0.05)
         margin = metrics["extraction_margins"]["few-shot"]
-        assert not margin["shown by this run"] and margin["interval"] == pytest.approx([0.0, 0.083], abs=0.04)
-        assert few["record_perplexity"] < tuned_extract["record_perplexity"]
-        assert tuned_extract["record_perplexity"] == pytest.approx(1.9, rel=0.1)
-        assert few["record_perplexity"] == pytest.approx(1.7, rel=0.1)
+        assert margin["shown by this run"] and margin["interval"] == pytest.approx([0.383, 0.65], abs=0.05)
+        assert tuned_extract["record_perplexity"] < few["record_perplexity"]
+        assert tuned_extract["record_perplexity"] == pytest.approx(1.06, rel=0.1)
+        assert few["record_perplexity"] == pytest.approx(1.69, rel=0.1)
         assert tuned_extract["prompt_tokens"] == pytest.approx(58, abs=2)
         assert few["prompt_tokens"] == pytest.approx(513, abs=5)
+        # Exercise 6.4's table: "the days, amounts, currencies and restaurants are all right; the time is right for only
+        # 48 % of the 44 requests that hold one, and the meeting's companion and place for 44 % of 9"; "in 22 of its 23
+        # wrong times the minutes are right" (the field it misses most often).
+        by_field, counts = metrics["field_accuracy"]["fine-tuned"], metrics["field_counts"]
+        assert all(by_field[name] == 1.0 for name in ("day", "amount", "currency", "restaurant"))
+        assert (counts["time"], counts["with"], counts["place"]) == (44, 9, 9)
+        assert by_field["time"] == pytest.approx(0.48, abs=0.07)
+        assert by_field["with"] == pytest.approx(0.44, abs=0.12) and by_field["place"] == pytest.approx(0.44, abs=0.12)
+        misses = {name: round(counts[name] * (1 - share)) for name, share in by_field.items()}
+        assert max(misses, key=misses.get) == "time" and misses["time"] == metrics["time_misses"]
+        assert metrics["time_misses"] == pytest.approx(23, abs=3)
+        assert metrics["time_misses_minutes_right"] >= metrics["time_misses"] - 2
     assert 0 < metrics["widest_ci"] < 0.3
     assert images_in(executed) >= 3  # confusion matrices, intervals, quality vs speed
 
