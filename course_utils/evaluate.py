@@ -291,8 +291,7 @@ def extraction_report(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]]
     ends = {tokenizer.eos_token_id, tokenizer.pad_token_id}  # generate pads a row once it has ended
     cut_off = sum(not ends & set(tokens) for tokens in new_tokens) / len(rows)
     references = [row["record"] for row in rows]
-    exact = [extraction.extraction_scores([answer], [reference], schema)["exact_match"] == 1.0
-             for answer, reference in zip(answers, references)]
+    exact = extraction.exact_matches(answers, references)
     lengths = [len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) for prompt in prompts]
     expected = [extraction.messages(row)["completion"][0]["content"] for row in rows]  # each record as trained on
     return {**extraction.extraction_scores(answers, references, schema),

@@ -143,6 +143,15 @@ def _pairs(record: Mapping[str, Any] | None) -> set[tuple[str, str]]:
     return pairs
 
 
+def _same_record(record: Mapping[str, Any] | None, reference: Mapping[str, Any]) -> bool:
+    return record is not None and _pairs(record) == _pairs(reference)
+
+
+def exact_matches(answers: Sequence[str], references: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """Per answer, whether it parses to its reference record (the order of keys aside; 25 and 25.0 are one number)."""
+    return [_same_record(parse_record(answer), reference) for answer, reference in zip(answers, references)]
+
+
 def extraction_scores(answers: Sequence[str], references: Sequence[Mapping[str, Any]],
                       schema: RecordSchema) -> dict[str, float]:
     """The shares of answers that parse, match the schema and match exactly; field-level precision, recall and F1."""
@@ -161,8 +170,7 @@ def extraction_scores(answers: Sequence[str], references: Sequence[Mapping[str, 
     return {
         "parses": sum(record is not None for record in parsed) / n,
         "matches_schema": sum(record is not None and not schema.problems(record) for record in parsed) / n,
-        "exact_match": sum(_pairs(record) == _pairs(reference) and record is not None
-                           for record, reference in zip(parsed, references)) / n,
+        "exact_match": sum(_same_record(record, reference) for record, reference in zip(parsed, references)) / n,
         "field_precision": precision,
         "field_recall": recall,
         "field_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from course_utils import extraction
@@ -101,6 +103,13 @@ def test_scores_are_micro_averaged_over_answers(schema) -> None:
     result = extraction.extraction_scores(answers, references, schema)
     assert result["parses"] == result["exact_match"] == 0.5
     assert result["field_precision"] == 1.0 and result["field_recall"] == pytest.approx(5 / 9)
+
+
+def test_exact_matches_are_per_answer_and_agree_with_the_share(schema) -> None:
+    references = [REFERENCE, REFERENCE, REFERENCE]
+    answers = [json.dumps(dict(reversed(list(REFERENCE.items())))), "not json", json.dumps({**REFERENCE, "x": 1})]
+    assert extraction.exact_matches(answers, references) == [True, False, False]
+    assert extraction.extraction_scores(answers, references, schema)["exact_match"] == 1 / 3
 
 
 def test_mismatched_lengths_are_refused(schema) -> None:
