@@ -23,10 +23,17 @@ NOT_SHAPING = ("profile", "n_test", "n_shots", "n_extract", "tone_test", "qa_tes
                "preference_train", "preference_test", "dpo_beta")  # lesson 09's: it leaves no artifact to reuse
 
 
-def reuse_key(params: Params | dict[str, Any]) -> dict[str, Any]:
-    """The parameters an artifact must have been made with to be reused: every field of Params but NOT_SHAPING."""
+# The parameters that shape lesson 03's extract adapter alone: every other artifact is the same whatever they are, so a
+# learner who tries other extraction settings in lesson 03 keeps the tone adapters, the exports and lesson 02's models.
+EXTRACT_ONLY = ("extract_train", "extract_max_steps", "extract_learning_rate")
+
+
+def reuse_key(params: Params | dict[str, Any], artifact: str = "") -> dict[str, Any]:
+    """The parameters `artifact` must have been made with to be reused: every field of Params but NOT_SHAPING, and
+    but EXTRACT_ONLY unless the artifact is the extract adapter."""
     values = vars(params) if isinstance(params, Params) else params
-    return {name: values.get(name) for name in PARAMETER_NAMES if name not in NOT_SHAPING}
+    left_out = NOT_SHAPING if artifact == "adapter-extract" else NOT_SHAPING + EXTRACT_ONLY
+    return {name: values.get(name) for name in PARAMETER_NAMES if name not in left_out}
 
 
 def reusable(params: Params, artifact: str) -> Path | None:
@@ -37,7 +44,7 @@ def reusable(params: Params, artifact: str) -> Path | None:
     if not path.exists() or not metrics_file.exists():
         return None
     recorded = json.loads(metrics_file.read_text()).get("params", {})
-    return path if reuse_key(recorded) == reuse_key(params) else None
+    return path if reuse_key(recorded, artifact) == reuse_key(params, artifact) else None
 
 
 def _train(params: Params, method: str, dataset: Any, target: Path, quantized: bool = False) -> Path:

@@ -87,9 +87,26 @@ def test_an_artifact_is_reused_only_when_every_parameter_that_shapes_it_matches(
 def test_the_reuse_key_leaves_out_only_what_cannot_change_an_artifact() -> None:
     from course_utils import artifacts
 
-    key = artifacts.reuse_key(config.resolve_params("ci"))
+    key = artifacts.reuse_key(config.resolve_params("ci"), "adapter-extract")
     scoring_and_output = {"profile", "n_test", "n_shots", "n_extract", "tone_test", "qa_test", "extract_test",
                           "out_dir"}
     lesson_09_only = {"preference_train", "preference_test", "dpo_beta"}  # lesson 09 leaves no artifact to reuse
     assert set(key) == set(config.PARAMETER_NAMES) - scoring_and_output - lesson_09_only
     assert "labels" in key and "gradient_accumulation_steps" in key
+    # Every other artifact leaves out what shapes the extract adapter alone.
+    extract_only = {"extract_train", "extract_max_steps", "extract_learning_rate"}
+    for artifact in ("adapter-tone", "checkpoint-full", "adapter-qlora", "merged-hf", "onnx-int4"):
+        assert set(artifacts.reuse_key(config.resolve_params("ci"), artifact)) == set(key) - extract_only
+
+
+def test_other_extraction_settings_keep_the_tone_adapter_and_not_the_extract_adapter(tmp_path) -> None:
+    """Lesson 03 run with -p extract_max_steps 30: a later lesson at the profile's 100 reuses the tone adapter only."""
+    from course_utils import artifacts
+
+    _made_by_lesson_03(tmp_path, extract_max_steps=30, extract_learning_rate=3e-4)
+    (tmp_path / "03_lora" / "adapter-extract").mkdir()
+    later = config.resolve_params("ci", out_dir=str(tmp_path))
+    assert artifacts.reusable(later, "adapter-tone") == tmp_path / "03_lora" / "adapter-tone"
+    assert artifacts.reusable(later, "adapter-extract") is None
+    same = config.resolve_params("ci", out_dir=str(tmp_path), extract_max_steps=30, extract_learning_rate=3e-4)
+    assert artifacts.reusable(same, "adapter-extract") == tmp_path / "03_lora" / "adapter-extract"
