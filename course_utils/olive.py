@@ -32,6 +32,14 @@ class OliveRun:
     output: str
 
 
+# Olive 0.13 queues a telemetry heartbeat when it starts, before it reads --disable_telemetry or
+# OLIVE_DISABLE_TELEMETRY, and sends it on exit: offline, each command then waited about 10 s on DNS
+# lookups of its telemetry host (15 s against 5 s for a usage error, 2026-12-05). It skips the heartbeat
+# only where it sees a CI variable (olive/telemetry/telemetry.py), so the course sets one for Olive.
+# ORT_DISABLE_TELEMETRY: the onnxruntime in .venv-olive has telemetry of its own (see course_utils/__init__.py).
+TELEMETRY_OFF = {"OLIVE_DISABLE_TELEMETRY": "1", "CI": os.environ.get("CI") or "1", "ORT_DISABLE_TELEMETRY": "1"}
+
+
 def olive_executable() -> Path | None:
     """The `olive` command of .venv-olive, or None when the environment is not built."""
     path = course_root() / ".venv-olive" / "bin" / "olive"
@@ -72,7 +80,7 @@ def run(arguments: list[str], cwd: Path, timeout: float = 600) -> OliveRun:
         raise FileNotFoundError("the Olive environment is missing: run `make olive` in the course folder")
     cwd = Path(cwd)
     cwd.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONWARNINGS": "ignore"} | TELEMETRY_OFF
     started = time.perf_counter()
     done = subprocess.run([str(executable), *arguments, "--disable_telemetry"], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,17 @@ def test_onnx_models_load_on_pytorchs_thread_count_without_changing_the_folder(t
     assert (onnx_dir / "genai_config.json").read_text() == config_text
     with pytest.raises(ValueError, match=r"threads must be a positive number of CPU threads \(got 0\)"):
         export.load_onnx(onnx_dir, threads=0)
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, "1"), ("0", "0")])
+def test_importing_the_course_turns_onnx_runtimes_telemetry_off_unless_the_user_chose(before, after):
+    # onnxruntime and onnxruntime-genai send usage events by default on Linux; lesson 05's kernel looked the host up.
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    if before is not None:
+        env["ORT_DISABLE_TELEMETRY"] = before
+    probe = "import os, course_utils; print(os.environ['ORT_DISABLE_TELEMETRY'])"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == after

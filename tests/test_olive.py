@@ -44,3 +44,31 @@ def test_without_the_environment_the_status_and_the_run_say_to_build_it(monkeypa
 
 # A real Olive failure (Olive started, its exception line read back) is checked where it happens anyway: lesson 05
 # runs one on purpose at the ci profile (section 8), and check_05 asserts its message (tests/test_notebooks.py).
+
+
+HEARTBEAT_PROBE = """
+import olive.telemetry.telemetry as telemetry
+sent = []
+telemetry.Telemetry._log_heartbeat = lambda self: sent.append("heartbeat")
+telemetry.Telemetry()
+print(len(sent))
+"""
+
+
+@pytest.mark.skipif(olive.olive_executable() is None, reason="needs .venv-olive (make olive)")
+def test_olive_started_with_the_courses_environment_queues_no_telemetry_heartbeat():
+    # Olive 0.13 queues a heartbeat before it reads --disable_telemetry, and offline its flush waited ~10 s on DNS.
+    import os
+    import subprocess
+
+    python = olive.olive_executable().parent / "python"
+    ci_variables = ("CI", "TF_BUILD", "GITHUB_ACTIONS", "JENKINS_URL", "CODEBUILD_BUILD_ID", "BUILDKITE",
+                    "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI")
+    plain = {key: value for key, value in os.environ.items() if key not in ci_variables}
+
+    def heartbeats(env: dict) -> str:
+        return subprocess.run([str(python), "-c", HEARTBEAT_PROBE], env=env, capture_output=True, text=True,
+                              timeout=120, check=True).stdout.strip()
+
+    assert heartbeats(plain | {"OLIVE_DISABLE_TELEMETRY": "1"}) == "1"  # Olive's own switch alone does not stop it
+    assert heartbeats(plain | olive.TELEMETRY_OFF) == "0"
