@@ -1,17 +1,14 @@
 """Merge an adapter, export with the onnxruntime-genai model builder, and generate with onnxruntime-genai.
 
-The export calls the builder's command line (``python -m onnxruntime_genai.models.builder``),
-the same interface Olive's ModelBuilder pass drives, into a temporary folder that is
-renamed into place only when the build succeeds.
+The export calls the builder's own two functions, ``parse_extra_options`` and ``create_model``, which its
+command line (``python -m onnxruntime_genai.models.builder``) and Olive's ModelBuilder pass call too, in this
+process, into a temporary folder that is renamed into place only when the build succeeds.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -122,22 +119,57 @@ def build_onnx(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
     check_exportable(model_dir)
+    extra = builder_options(model_dir, precision, quantize_embeddings, adapter_dir, int8_head, extra_options)
     with atomic_directory(output_dir) as staging:
-        command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir),
-                   "-o", str(staging), "-p", precision, "-e", execution_provider,
-                   "-c", str(staging / ".builder-cache")]
-        extra = ["op_types_to_quantize=MatMul/Gather"] if precision == "int4" and quantize_embeddings else []
-        if precision == "int4" and int8_head:
-            extra += ["matmul_mixed_precision=last_matmul:int8"]
-            extra += ["shared_embeddings=false"] if ties_embeddings(model_dir) else []
-        extra += [f"adapter_path={adapter_dir}"] if adapter_dir is not None else []
-        extra += list(extra_options)
-        command += ["--extra_options", *extra] if extra else []
-        finished = subprocess.run(command, capture_output=True, text=True)
-        if finished.returncode != 0:
-            raise RuntimeError(f"the model builder failed ({precision}):\n{finished.stderr[-3000:]}")
+        run_builder(model_dir, staging, precision, execution_provider, extra)
         shutil.rmtree(staging / ".builder-cache", ignore_errors=True)
     return Path(output_dir)
+
+
+def builder_options(model_dir: Path, precision: str, quantize_embeddings: bool = True, adapter_dir: Path | None = None,
+                    int8_head: bool = True, extra_options: Sequence[str] = ()) -> list[str]:
+    """The builder's --extra_options (KEY=VALUE) that `build_onnx` passes for these arguments (its docstring: why)."""
+    extra = ["op_types_to_quantize=MatMul/Gather"] if precision == "int4" and quantize_embeddings else []
+    if precision == "int4" and int8_head:
+        extra += ["matmul_mixed_precision=last_matmul:int8"]
+        extra += ["shared_embeddings=false"] if ties_embeddings(model_dir) else []
+    extra += [f"adapter_path={adapter_dir}"] if adapter_dir is not None else []
+    return extra + list(extra_options)
+
+
+def builder_command(model_dir: Path, output_dir: Path, precision: str, execution_provider: str = "cpu",
+                    **options: Any) -> list[str]:
+    """`build_onnx`'s export as the builder's command line, to type in a terminal (`options`: build_onnx's others)."""
+    command = ["python", "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(output_dir),
+               "-p", precision, "-e", execution_provider, "-c", str(Path(output_dir) / ".builder-cache")]
+    extra = builder_options(model_dir, precision, **options)
+    return command + (["--extra_options", *extra] if extra else [])
+
+
+def run_builder(model_dir: Path, output_dir: Path, precision: str, execution_provider: str,
+                extra_options: Sequence[str]) -> None:
+    """What `builder_command` runs, in this process: the builder's `parse_extra_options`, then `create_model`.
+
+    In this process because a builder process spends most of its time importing torch and transformers, which
+    the lesson's kernel has already imported: course-tiny's int4 export took 5.6 s as a process and 0.2 s here,
+    after 0.8 s to import the builder once (2-core AMD EPYC, 2026-12-05). What the builder prints is kept and
+    shown only if it fails (RuntimeError).
+    """
+    import contextlib
+    import io
+
+    from onnxruntime_genai.models import builder
+
+    printed = io.StringIO()
+    cache_dir = str(Path(output_dir) / ".builder-cache")
+    arguments = (None, str(model_dir), str(output_dir), precision, execution_provider, cache_dir)
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            options = builder.parse_extra_options(*arguments, list(extra_options))
+            builder.create_model(*arguments, **options)
+    except Exception as error:  # the builder raises plain Exceptions; say which export failed and what it printed
+        raise RuntimeError(f"the model builder failed ({precision}): {type(error).__name__}: {error}\n"
+                           f"{printed.getvalue()[-3000:]}") from error
 
 
 def weight_bits(onnx_dir: Path) -> dict[str, int]:
@@ -153,18 +185,6 @@ def weight_bits(onnx_dir: Path) -> dict[str, int]:
     return bits
 
 
-def build_onnx_parallel(builds: dict[str, dict[str, Any]], workers: int | None = None) -> dict[str, Path]:
-    """Several `build_onnx` calls at once (each a dict of its arguments), by name; returns their folders.
-
-    Each build is its own builder process, which spends much of its time starting up, so two
-    at a time finish sooner on two cores. Each also holds its model in memory: on a machine
-    short of memory for a large model, pass ``workers=1``.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers or min(len(builds), os.cpu_count() or 1)) as pool:
-        futures = {name: pool.submit(build_onnx, **arguments) for name, arguments in builds.items()}
-        return {name: future.result() for name, future in futures.items()}
 
 
 def _is_lora(name: str) -> bool:

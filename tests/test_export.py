@@ -60,11 +60,27 @@ def test_a_failed_build_keeps_the_last_good_export(tiny_model_path: Path, tmp_pa
     good = tmp_path / "onnx"
     good.mkdir()
     (good / "model.onnx").write_text("last good")
-    monkeypatch.setattr(export.sys, "executable", "/bin/false")  # the builder process fails
-    with pytest.raises(RuntimeError, match="the model builder failed"):
+    from onnxruntime_genai.models import builder
+
+    def failing_build(*arguments, **options):
+        print("Reading embedding layer")  # what the builder prints is kept for the error
+        raise Exception("out of disk space")
+
+    monkeypatch.setattr(builder, "create_model", failing_build)
+    with pytest.raises(RuntimeError, match=r"(?s)the model builder failed \(fp32\): Exception: out of disk space.*embedding"):
         export.build_onnx(tiny_model_path, good, "fp32")
     assert (good / "model.onnx").read_text() == "last good"
     assert [p.name for p in tmp_path.iterdir()] == ["onnx"]
+
+
+def test_the_builder_command_is_the_export_build_onnx_makes(tiny_model_path: Path, tmp_path: Path) -> None:
+    command = export.builder_command(tiny_model_path, tmp_path / "onnx-int4", "int4")
+    assert command[:3] == ["python", "-m", "onnxruntime_genai.models.builder"]
+    assert command[command.index("-p") + 1] == "int4" and command[command.index("-o") + 1] == str(tmp_path / "onnx-int4")
+    extra = command[command.index("--extra_options") + 1:]
+    assert extra == export.builder_options(tiny_model_path, "int4")
+    assert "op_types_to_quantize=MatMul/Gather" in extra and "matmul_mixed_precision=last_matmul:int8" in extra
+    assert "--extra_options" not in export.builder_command(tiny_model_path, tmp_path / "o", "fp32")
 
 
 def _random_adapter(base_path: Path, folder: Path, rank: int, seed: int) -> object:
@@ -94,9 +110,8 @@ def test_adapters_of_different_ranks_switch_on_one_onnx_model(tiny_model_path: P
     tokenizer = models.load_tokenizer(str(tiny_model_path))
     peft_models = {"r8": _random_adapter(tiny_model_path, tmp_path / "r8", 8, 0),
                    "r2": _random_adapter(tiny_model_path, tmp_path / "r2", 2, 1)}
-    apart = export.build_onnx_parallel({  # two builds at once, each with its adapter kept apart
-        name: dict(model_dir=tiny_model_path, output_dir=tmp_path / f"onnx-{name}", precision="fp32", adapter_dir=tmp_path / name)
-        for name in peft_models})
+    apart = {name: export.build_onnx(tiny_model_path, tmp_path / f"onnx-{name}", "fp32", adapter_dir=tmp_path / name)
+             for name in peft_models}  # each with its adapter kept apart
     assert sorted(apart) == ["r2", "r8"] and all((folder / "model.onnx").exists() for folder in apart.values())
     switchable = export.load_onnx(export.make_adapters_switchable(apart["r8"], tmp_path / "switchable"))
     files = {name: export.write_onnx_adapter(folder, tmp_path / f"{name}.onnx_adapter") for name, folder in apart.items()}
