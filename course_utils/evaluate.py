@@ -391,22 +391,44 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int
 def answer_perplexity(model: Any, tokenizer: Any, prompts: Sequence[str], answers: Sequence[str],
                       batch_size: int = 32) -> float:
     """exp(mean negative log-likelihood per token) of each expected answer, and the end-of-turn token after it, given
-    its templated prompt: how likely the model finds the right answer, even when its own greedy answer is wrong."""
-    total_loss, total_tokens = 0.0, 0
+    its templated prompt: how likely the model finds the right answer, even when its own greedy answer is wrong.
+
+    The tokens every prompt starts with (a stated schema, few-shot examples) run through the model once, and each
+    batch continues from their cache, as `greedy_tokens(share_prefix=True)` does: on SmolLM2's few-shot extraction
+    prompts (513 tokens, 480 of them shared) that is most of the work.
+    """
+    import copy
+
+    from transformers import DynamicCache
+
     end = tokenizer.eos_token or ""
-    for start in range(0, len(prompts), batch_size):
+    prompt_rows = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
+    answer_rows = [tokenizer(answer + end, add_special_tokens=False)["input_ids"] for answer in answers]
+    # The last token of every prompt stays out of the prefix: its logits score the answer's first token.
+    shared = min(common_prefix_length(prompt_rows), min(map(len, prompt_rows)) - 1) if len(prompt_rows) > 1 else 0
+    prefix_cache = None
+    if shared > 0:
+        prefix_cache = DynamicCache(config=model.config)
+        prefix = torch.tensor([prompt_rows[0][:shared]], device=model.device)
+        model(input_ids=prefix, **compat.cache_argument(model, prefix_cache), use_cache=True, logits_to_keep=1)
+    total_loss, total_tokens = 0.0, 0
+    pad = tokenizer.pad_token_id
+    for start in range(0, len(prompt_rows), batch_size):
         rows, targets = [], []
-        for prompt, answer in zip(prompts[start : start + batch_size], answers[start : start + batch_size]):
-            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            answer_ids = tokenizer(answer + end, add_special_tokens=False)["input_ids"]
-            rows.append(prompt_ids + answer_ids)
-            targets.append([-100] * len(prompt_ids) + answer_ids)
+        batch = slice(start, start + batch_size)
+        for prompt_ids, answer_ids in zip(prompt_rows[batch], answer_rows[batch]):
+            rows.append(prompt_ids[shared:] + answer_ids)
+            targets.append([-100] * (len(prompt_ids) - shared) + answer_ids)
         width = max(len(row) for row in rows)
-        pad = tokenizer.pad_token_id
         input_ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows], device=model.device)
-        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in rows], device=model.device)
+        mask = torch.tensor([[1] * (shared + len(row)) + [0] * (width - len(row)) for row in rows], device=model.device)
         labels = torch.tensor([row + [-100] * (width - len(row)) for row in targets], device=model.device)
-        loss, tokens = _summed_loss(model(input_ids=input_ids, attention_mask=mask).logits, labels)
+        cached = {}
+        if prefix_cache is not None:
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(rows))
+            cached = compat.cache_argument(model, cache) | {"use_cache": True}
+        loss, tokens = _summed_loss(model(input_ids=input_ids, attention_mask=mask, **cached).logits, labels)
         total_loss += loss
         total_tokens += tokens
     return float(torch.exp(torch.tensor(total_loss / total_tokens)))

@@ -232,6 +232,32 @@ def test_answer_perplexity_is_the_models_loss_on_the_answer_tokens_alone(tiny_mo
     assert min(alone) <= both <= max(alone)
 
 
+def test_answer_perplexity_runs_the_prompts_shared_tokens_once_and_gives_each_rows_loss(tiny_model_and_tokenizer) -> None:
+    import math
+
+    import torch
+
+    model, tokenizer = tiny_model_and_tokenizer
+    requests = ["Wake me at 7.", "Send 20 euros to Ada.", "Book a table for 4 at Nopi on Friday."]
+    prompts = evaluate.chat_prompts(tokenizer, [f"Turn this request into one JSON object.\nRequest: {r}" for r in requests])
+    answers = ['{"intent": "set_alarm"}', '{"intent": "send_money", "amount": 20}', '{"intent": "book_table"}']
+    rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    assert evaluate.common_prefix_length(rows) > 5  # the template and the task: shared, so run once
+    summed, counted = 0.0, 0
+    for prompt_ids, answer in zip(rows, answers):  # each pair alone, the whole prompt through the model
+        answer_ids = tokenizer(answer + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            loss = model(input_ids=torch.tensor([prompt_ids + answer_ids]),
+                         labels=torch.tensor([[-100] * len(prompt_ids) + answer_ids])).loss
+        summed, counted = summed + float(loss) * len(answer_ids), counted + len(answer_ids)
+    expected = math.exp(summed / counted)
+    assert evaluate.answer_perplexity(model, tokenizer, prompts, answers) == pytest.approx(expected, rel=1e-4)
+    assert evaluate.answer_perplexity(model, tokenizer, prompts, answers, batch_size=2) == pytest.approx(expected, rel=1e-4)
+    same = [prompts[0]] * 2  # identical prompts: all but the last token shared
+    alone = evaluate.answer_perplexity(model, tokenizer, prompts[:1], answers[:1])
+    assert evaluate.answer_perplexity(model, tokenizer, same, answers[:1] * 2) == pytest.approx(alone, rel=1e-4)
+
+
 def test_extraction_report_scores_each_answer_and_refuses_a_prompt_the_model_cannot_read(
         tiny_model_and_tokenizer) -> None:
     from course_utils import extraction
