@@ -735,16 +735,20 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     assert precision["seconds_fp32"] > 0 and precision["seconds_bf16"] > 0  # printed, not compared: hardware decides
     if metrics["params"]["profile"] == "cpu":
         assert precision["model_id"] == config.SMOLLM2_135M
-        # "the gradients change by about 4 %" (measured 3.8 % on an AMD EPYC, 2026-12-03, and on an Intel Xeon,
-        # 2026-12-04), "and the loss by ... about 0.02 % on an Intel Xeon with bf16 instructions" (measured 0.0199 %,
-        # avx512_bf16) "and about 0.2 % on an AMD EPYC without them" (0.19 %, AVX2). The lesson records the CPU's
-        # 16-bit instructions, so each CPU's range is asserted on its own. "On both CPUs, and on course-tiny, the
-        # gradients moved at least ten times as much as the loss" (measured 20x on the EPYC, 191x on the Xeon).
+        # "the gradients change by about 4 %" (measured 3.8 % on AMD EPYCs, 2026-12-03 and 2026-12-05, and on an Intel
+        # Xeon, 2026-12-04), "and the loss by ... about 0.02 % on an Intel Xeon with bf16 instructions" (measured
+        # 0.0199 %, avx512_bf16) "and about 0.2 % on the course's AMD EPYC machines" (0.19 % on one with AVX2 only,
+        # 0.187 % on one with avx512_bf16). The lesson records the CPU's maker and 16-bit instructions, so each
+        # measured kind of CPU gets its own range, and any other only a wide one. "On both CPUs, and on course-tiny, the
+        # gradients moved at least ten times as much as the loss" (measured 20x on the EPYCs, 191x on the Xeon).
         assert 0.02 < precision["gradient_rel_change"] < 0.08
-        if "avx512_bf16" in precision["cpu_16bit_instructions"]:
+        vendor = precision.get("cpu_vendor", "unknown")
+        if vendor == "GenuineIntel" and "avx512_bf16" in precision["cpu_16bit_instructions"]:
             assert 1e-4 < precision["loss_rel_change"] < 1e-3
-        else:
+        elif vendor == "AuthenticAMD":
             assert 1e-3 < precision["loss_rel_change"] < 5e-3
+        else:  # a kind of CPU the course has not measured
+            assert 1e-5 < precision["loss_rel_change"] < 1e-2
         assert precision["gradient_rel_change"] >= 10 * precision["loss_rel_change"]
         # "about 5 % of SmolLM2's" round to 0 in fp16 (measured 5.1 %); "a third" lose precision (33 %); scaled by
         # 65,536, "a few in a million" still round to 0 (measured 2.7e-6) and "more than ten" overflow (measured 15).
@@ -973,16 +977,17 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
                    for name in ("f16", "q8_0", "Q4_K_M"))
     else:
         # (2026-12-03) "95.5 % still the same at q8_0, 92.5 % at Q4_K_M"; "accuracy moved either way: q8_0 scores
-        # 81.5 % and Q4_K_M 87 %" against PyTorch's 84 % (79-89 %); "the ONNX int4 export of the same adapter scores
-        # 43 %" (lesson 05's check asserts that number; here: far below Q4_K_M's).
+        # 81.5 % and Q4_K_M 87 % (82 % and 86.5 % on the second CPU ...)" against PyTorch's 84 % (79-89 %); "the ONNX
+        # int4 export of the same adapter scores 43 % (40 % on the second CPU)" (an AMD EPYC with AVX-512,
+        # 2026-12-05; lesson 05's check asserts 43 % within 3 points; here: far below Q4_K_M's).
         assert metrics["parity"]["q8_0"] == pytest.approx(0.955, abs=0.03)
         assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.925, abs=0.03)
         assert torch_scores["accuracy"] == pytest.approx(0.84, abs=0.005)
         assert torch_scores["accuracy_ci"] == pytest.approx([0.79, 0.89], abs=0.005)
-        assert scores["GGUF q8_0"]["accuracy"] == pytest.approx(0.815, abs=0.005)
-        assert scores["GGUF Q4_K_M"]["accuracy"] == pytest.approx(0.87, abs=0.005)
+        assert 0.815 - 1e-9 <= scores["GGUF q8_0"]["accuracy"] <= 0.82 + 1e-9
+        assert 0.865 - 1e-9 <= scores["GGUF Q4_K_M"]["accuracy"] <= 0.87 + 1e-9
         assert scores["GGUF q8_0"]["accuracy"] < torch_scores["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"]
-        assert scores["ONNX int4"]["accuracy"] == pytest.approx(0.43, abs=0.005)
+        assert 0.40 - 1e-9 <= scores["ONNX int4"]["accuracy"] <= 0.43 + 1e-9
         assert scores["ONNX int4"]["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"] - 0.2
         # "every GGUF file decodes several times faster than PyTorch" (two runs: 4.2-5.8 and 5.7-6.6 times): at least
         # three times, a ratio within one run. Their order among themselves changed between runs, and is not claimed.
