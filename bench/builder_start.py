@@ -61,7 +61,6 @@ def main() -> None:
                     out = {way: Path(work) / f"{model_id}-{precision}-{way.replace(' ', '-')}-{round_}"
                            for way in seconds}
                     command = export.builder_command(folder, out["process"], precision)
-                    command[0] = sys.executable
                     began = time.perf_counter()
                     subprocess.run(command, capture_output=True, text=True, check=True)
                     seconds["process"].append(time.perf_counter() - began)

@@ -8,7 +8,9 @@ process, into a temporary folder that is renamed into place only when the build 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -139,11 +141,18 @@ def builder_options(model_dir: Path, precision: str, quantize_embeddings: bool =
 
 def builder_command(model_dir: Path, output_dir: Path, precision: str, execution_provider: str = "cpu",
                     **options: Any) -> list[str]:
-    """`build_onnx`'s export as the builder's command line, to type in a terminal (`options`: build_onnx's others)."""
-    command = ["python", "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(output_dir),
+    """`build_onnx`'s export as the builder's command line (`options`: build_onnx's others), run by this Python."""
+    command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(model_dir), "-o", str(output_dir),
                "-p", precision, "-e", execution_provider, "-c", str(Path(output_dir) / ".builder-cache")]
     extra = builder_options(model_dir, precision, **options)
     return command + (["--extra_options", *extra] if extra else [])
+
+
+def builder_shell_line(model_dir: Path, output_dir: Path, precision: str, execution_provider: str = "cpu",
+                       **options: Any) -> str:
+    """`builder_command` as one line to paste into a terminal, from any folder: paths quoted, telemetry off."""
+    return "ORT_DISABLE_TELEMETRY=1 " + shlex.join(
+        builder_command(model_dir, output_dir, precision, execution_provider, **options))
 
 
 def run_builder(model_dir: Path, output_dir: Path, precision: str, execution_provider: str,
@@ -183,8 +192,6 @@ def weight_bits(onnx_dir: Path) -> dict[str, int]:
             attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             bits[node.name] = int(attributes.get("bits", 4))  # GatherBlockQuantized's default is 4
     return bits
-
-
 
 
 def _is_lora(name: str) -> bool:

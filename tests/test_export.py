@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,12 +77,16 @@ def test_a_failed_build_keeps_the_last_good_export(tiny_model_path: Path, tmp_pa
 
 def test_the_builder_command_is_the_export_build_onnx_makes(tiny_model_path: Path, tmp_path: Path) -> None:
     command = export.builder_command(tiny_model_path, tmp_path / "onnx-int4", "int4")
-    assert command[:3] == ["python", "-m", "onnxruntime_genai.models.builder"]
+    assert command[:3] == [sys.executable, "-m", "onnxruntime_genai.models.builder"]
     assert command[command.index("-p") + 1] == "int4" and command[command.index("-o") + 1] == str(tmp_path / "onnx-int4")
     extra = command[command.index("--extra_options") + 1:]
     assert extra == export.builder_options(tiny_model_path, "int4")
     assert "op_types_to_quantize=MatMul/Gather" in extra and "matmul_mixed_precision=last_matmul:int8" in extra
     assert "--extra_options" not in export.builder_command(tiny_model_path, tmp_path / "o", "fp32")
+    # the line the lesson prints: one shell word per argument, even in a folder with a space, and telemetry off
+    line = export.builder_shell_line(tiny_model_path, tmp_path / "my exports" / "onnx-int4", "int4")
+    assert line.startswith("ORT_DISABLE_TELEMETRY=1 ") and shlex.split(line)[1:] == export.builder_command(
+        tiny_model_path, tmp_path / "my exports" / "onnx-int4", "int4")
 
 
 def _random_adapter(base_path: Path, folder: Path, rank: int, seed: int) -> object:
