@@ -343,13 +343,15 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         # SmolLM2: "int4 ... scored 43 % against LoRA's 84 %" (measured on 2026-12-03; greedy; allow 3 points for
         # another CPU).
         assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.43, 0.84), abs=0.03)
-        # "while int8 scored 84.5 %" (2026-12-03, 85 % on 2026-12-04; allow 3 points), and "int8 ... about 2x fp32"
-        # (91 against 46 tokens/s on the AMD EPYC, 1.8x on the Intel Xeon; 1.5x asserted). "The order held on both
+        # "while int8 scored 84.5 %" and "int8 81.5 to 85 %" on three CPUs (84.5 % on 2026-12-03, 85 % on 2026-12-04,
+        # 83 % on an AMD EPYC with AVX-512 and 81.5 % on one with AVX2, 2026-12-05), "to within 3 points" of LoRA; and
+        # "int8 ... about 2x fp32" (91 against 46 tokens/s on the AMD EPYC, 1.8x on the Intel Xeon; 1.5x asserted). "The order held on both
         # CPUs": onnxruntime-genai fp32 faster than PyTorch (measured 1.6x on the Xeon with both threads, 2026-12-04,
         # and 2x on the EPYC), and "int4 three to five times as fast as PyTorch" (3.1x and 4.5-5.3x; a timing, so 2x
         # asserted). On the Xeon with one thread (before export.load_onnx set two) fp32 ran at 0.95x PyTorch, which the
         # second assert below would catch. "int8 and int4 about twice fp32": 1.8x and 2.0x on the Xeon (1.5x asserted).
-        assert metrics["int8_accuracy"] == pytest.approx(0.845, abs=0.03)
+        assert 0.815 - 1e-9 <= metrics["int8_accuracy"] <= 0.85 + 1e-9
+        assert abs(metrics["int8_accuracy"] - metrics["lora_accuracy"]) <= 0.03 + 1e-9
         speed = metrics["tokens_per_second"]
         assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
         assert speed["ort_fp32"] > speed["torch_fp32"] and speed["ort_int4"] >= 2 * speed["torch_fp32"]
@@ -508,10 +510,11 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
         # on the earlier data the base scored 54 and every PyTorch fine-tune 27 to 36). The old +-1 around each.
         assert base["rougeL"] == pytest.approx(41, abs=2)
         rouge = {name: variants[name]["rougeL"] for name in ("full", "qlora", "lora", "merged")}
-        # On an AMD EPYC (2026-12-04), with its own kernels, QLoRA's answers scored 41.6: "38 (41.6 on an AMD EPYC)".
+        # On AMD EPYCs, with their own kernels, QLoRA's answers scored 41.6 (2026-12-04) and 36.4 (AVX2, 2026-12-05):
+        # "38 (41.6 and 36.4 on two AMD EPYCs ...)".
         assert {name: rouge[name] for name in ("full", "lora", "merged")} == pytest.approx(
             {"full": 34, "lora": 43.6, "merged": 43.6}, abs=1)
-        assert any(rouge["qlora"] == pytest.approx(cpu, abs=1) for cpu in (38, 41.6))
+        assert any(rouge["qlora"] == pytest.approx(cpu, abs=1) for cpu in (38, 41.6, 36.4))
         assert rouge["full"] < rouge["qlora"] and rouge["full"] < base["rougeL"] <= rouge["lora"] == rouge["merged"]
     assert variants["onnx_int4"]["size_mb"] < variants["merged"]["size_mb"]
     # The harness repeats exactly with the same seed, and gives the LoRA model the numbers section 2 computes by hand
