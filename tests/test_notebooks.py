@@ -739,19 +739,17 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     if metrics["params"]["profile"] == "cpu":
         assert precision["model_id"] == config.SMOLLM2_135M
         # "the gradients change by about 4 %" (measured 3.8 % on AMD EPYCs, 2026-12-03 and 2026-12-05, and on an Intel
-        # Xeon, 2026-12-04), "and the loss by ... about 0.02 % on an Intel Xeon with bf16 instructions" (measured
-        # 0.0199 %, avx512_bf16) "and about 0.2 % on the course's AMD EPYC machines" (0.19 % on one with AVX2 only,
-        # 0.187 % on one with avx512_bf16). The lesson records the CPU's maker and 16-bit instructions, so each
-        # measured kind of CPU gets its own range, and any other only a wide one. "On both CPUs, and on course-tiny, the
-        # gradients moved at least ten times as much as the loss" (measured 20x on the EPYCs, 191x on the Xeon).
+        # Xeon, 2026-12-04; 4.0 % on an AMD EPYC without fast bf16 kernels, 2026-12-05), "the loss ... between about
+        # 0.02 % and 0.2 % on the four CPUs measured" (0.0199 % on the Xeon with avx512_bf16; 0.19 % and 0.187 % on two
+        # EPYCs; 0.060 % on the EPYC without fast bf16 kernels: neither the maker nor the instructions decide it, so
+        # one range for every CPU). "On all four CPUs, and on course-tiny, the gradients moved at least ten times as
+        # much as the loss" (measured 20x on two EPYCs, 66x on the third, 191x on the Xeon).
         assert 0.02 < precision["gradient_rel_change"] < 0.08
-        vendor = precision.get("cpu_vendor", "unknown")
-        if vendor == "GenuineIntel" and "avx512_bf16" in precision["cpu_16bit_instructions"]:
-            assert 1e-4 < precision["loss_rel_change"] < 1e-3
-        elif vendor == "AuthenticAMD":
-            assert 1e-3 < precision["loss_rel_change"] < 5e-3
-        else:  # a kind of CPU the course has not measured
-            assert 1e-5 < precision["loss_rel_change"] < 1e-2
+        assert 1e-4 < precision["loss_rel_change"] < 3e-3
+        # "Without them bf16 is far slower: one step of SmolLM2 took 259 s against 8.7 s in float32 (30 times)" on an
+        # AMD EPYC with AVX2 (2026-12-05); a ratio of one run, so 5x asserted. With them, hardware decides: not compared.
+        if precision.get("fast_bf16") is False:
+            assert precision["seconds_bf16"] > 5 * precision["seconds_fp32"]
         assert precision["gradient_rel_change"] >= 10 * precision["loss_rel_change"]
         # "about 5 % of SmolLM2's" round to 0 in fp16 (measured 5.1 %); "a third" lose precision (33 %); scaled by
         # 65,536, "a few in a million" still round to 0 (measured 2.7e-6) and "more than ten" overflow (measured 15).
