@@ -344,16 +344,17 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         # another CPU).
         assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.43, 0.84), abs=0.03)
         # "while int8 scored 84.5 %" and "int8 81.5 to 85 %" on three CPUs (84.5 % on 2026-12-03, 85 % on 2026-12-04,
-        # 83 % on an AMD EPYC with AVX-512 and 81.5 % on one with AVX2, 2026-12-05), "to within 3 points" of LoRA; and
-        # "int8 ... about 2x fp32" (91 against 46 tokens/s on the AMD EPYC, 1.8x on the Intel Xeon; 1.5x asserted). "The order held on both
-        # CPUs": onnxruntime-genai fp32 faster than PyTorch (measured 1.6x on the Xeon with both threads, 2026-12-04,
-        # and 2x on the EPYC), and "int4 three to five times as fast as PyTorch" (3.1x and 4.5-5.3x; a timing, so 2x
+        # 83 % on an AMD EPYC with AVX-512 and 81.5 % on one with AVX2, 2026-12-05), "to within 3 points" of LoRA. "The
+        # order held on all three": onnxruntime-genai fp32 faster than PyTorch (measured 1.6x on the Xeon with both
+        # threads, 2026-12-04, 2x and 2.7x on the EPYCs), and "int4 three to five times as fast as PyTorch" (3.1x and 4.5-5.3x; a timing, so 2x
         # asserted). On the Xeon with one thread (before export.load_onnx set two) fp32 ran at 0.95x PyTorch, which the
-        # second assert below would catch. "int8 and int4 about twice fp32": 1.8x and 2.0x on the Xeon (1.5x asserted).
+        # second assert below would catch. "int8 and int4 one and a half to two and a half times fp32": 1.8x and 2.0x on
+        # the Xeon, 2x and 2.3x on the first EPYC, 1.44x and 1.90x in the lesson's run on an EPYC with AVX2 only (that
+        # CPU, timed three more times: int8 1.45-1.76x, int4 2.0-2.5x); a ratio of one run, so 1.3x and 1.5x asserted.
         assert 0.815 - 1e-9 <= metrics["int8_accuracy"] <= 0.85 + 1e-9
         assert abs(metrics["int8_accuracy"] - metrics["lora_accuracy"]) <= 0.03 + 1e-9
         speed = metrics["tokens_per_second"]
-        assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_int8"] >= 1.5 * speed["ort_fp32"]
+        assert speed["ort_int4"] >= 1.5 * speed["ort_fp32"] and speed["ort_int8"] >= 1.3 * speed["ort_fp32"]
         assert speed["ort_fp32"] > speed["torch_fp32"] and speed["ort_int4"] >= 2 * speed["torch_fp32"]
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         # "onnxruntime-genai is faster than PyTorch's generate in every precision" on course-tiny, by a ratio that
@@ -978,15 +979,16 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
                    for name in ("f16", "q8_0", "Q4_K_M"))
     else:
         # (2026-12-03) "95.5 % still the same at q8_0, 92.5 % at Q4_K_M"; "accuracy moved either way: q8_0 scores
-        # 81.5 % and Q4_K_M 87 % (82 % and 86.5 % on the second CPU ...)" against PyTorch's 84 % (79-89 %); "the ONNX
-        # int4 export of the same adapter scores 43 % (40 % on the second CPU)" (an AMD EPYC with AVX-512,
-        # 2026-12-05; lesson 05's check asserts 43 % within 3 points; here: far below Q4_K_M's).
+        # 81.5 % and Q4_K_M 87 % (82 % and 86.5 % on the second CPU, 82 % and 86 % on the third ...)" against PyTorch's
+        # 84 % (79-89 %); "the ONNX int4 export of the same adapter scores 43 % (40 % and 41.5 % on the other two)" (AMD
+        # EPYCs with AVX-512 and with AVX2 only, 2026-12-05; lesson 05's check asserts 43 % within 3 points; here: far
+        # below Q4_K_M's).
         assert metrics["parity"]["q8_0"] == pytest.approx(0.955, abs=0.03)
         assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.925, abs=0.03)
         assert torch_scores["accuracy"] == pytest.approx(0.84, abs=0.005)
         assert torch_scores["accuracy_ci"] == pytest.approx([0.79, 0.89], abs=0.005)
         assert 0.815 - 1e-9 <= scores["GGUF q8_0"]["accuracy"] <= 0.82 + 1e-9
-        assert 0.865 - 1e-9 <= scores["GGUF Q4_K_M"]["accuracy"] <= 0.87 + 1e-9
+        assert 0.86 - 1e-9 <= scores["GGUF Q4_K_M"]["accuracy"] <= 0.87 + 1e-9
         assert scores["GGUF q8_0"]["accuracy"] < torch_scores["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"]
         assert 0.40 - 1e-9 <= scores["ONNX int4"]["accuracy"] <= 0.43 + 1e-9
         assert scores["ONNX int4"]["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"] - 0.2
