@@ -283,14 +283,16 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
     # QLoRA "learns the task, far above the base model" (+30 points at least; measured 60.5 % vs 0 % at ci on
     # 2026-12-04), and the paired 95 % interval of QLoRA - LoRA "rules out a loss of more than half a point" (measured
     # +4.5 points, 60.5 % against 56 %, interval [-0.5, +10]; on 2026-12-03, before the portable kernels, 64.5 %
-    # against 59 %, [-2.5, +13.5]). The bound keeps 4.5 points of slack (a loss over 5 points is ruled out). Where
-    # the point falls is not asserted: it moves with the steps and the seed.
+    # against 59 %, [-2.5, +13.5]); on an AMD EPYC with AVX2 only (2026-12-05), whose bitsandbytes kernels round
+    # otherwise, 63.5 % against 56 %, [+2, +13.5]. The bound keeps 4.5 points of slack (a loss over 5 points is ruled
+    # out), and the lower end is pinned around the two CPUs' -0.5 and +2 points. Where the point falls is not
+    # asserted: it moves with the steps, the seed and the CPU.
     assert metrics["qlora_accuracy"] >= metrics["base_accuracy"] + 0.30
     assert metrics["qlora_minus_lora"] == pytest.approx(metrics["qlora_accuracy"] - metrics["lora_accuracy"])
     low, high = metrics["qlora_minus_lora_ci"]
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         assert low <= metrics["qlora_minus_lora"] <= high and low > -0.05
-        assert low == pytest.approx(-0.005, abs=0.02)  # "rules out a loss of more than half a point"
+        assert -0.025 <= low <= 0.04  # "rules out a loss of more than half a point" (-0.5 and +2 points measured)
     else:
         # SmolLM2, each step in one pass of 8: "QLoRA scored 68.5 % against LoRA's 84 %, and the interval of the
         # difference, -22 to -9 points, shows a cost: at least 9 and up to 22 points" (measured on 2026-12-03 at night;
