@@ -103,7 +103,18 @@ def inspect_accelerator() -> list[Finding]:
         return [Finding(OK, "device", f"cuda ({name}); bf16 {'supported' if bf16 else 'not supported: fp16 is used'}")]
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return [Finding(OK, "device", "mps (Apple silicon); QLoRA needs CUDA or CPU")]
-    return [Finding(OK, "device", f"cpu ({torch.get_num_threads()} threads); the ci and cpu profiles are made for this")]
+    from course_utils import compat
+
+    found = [Finding(OK, "device", f"cpu ({torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()} "
+                                   "kernels); the ci and cpu profiles are made for this")]
+    try:
+        fast = compat.cpu_fast_bf16()
+    except Exception as error:  # a torch without the query: say so, the device line above still holds
+        return found + [Finding(WARN, "bf16 on this CPU", f"unknown ({type(error).__name__}: {error})")]
+    found.append(Finding(OK, "bf16 on this CPU", "fast bf16 matrix products (oneDNN)" if fast else
+                         "no fast bf16 matrix products: train in fp32, as the course's cpu profile does (a bf16 step "
+                         "of SmolLM2 ran 30x slower than fp32 on such a CPU; lesson 08, section 6)"))
+    return found
 
 
 def inspect_bitsandbytes() -> Finding:

@@ -172,3 +172,8 @@ def test_doctor_prints_ok_lines_and_exits_zero() -> None:
     assert "[OK] python" in result.stdout and f"[OK] torch: {torch}" in result.stdout
     assert "[OK] bitsandbytes: 4-bit NF4 quantization works" in result.stdout
     assert "[OK] device: cpu" in result.stdout or "[OK] device: cuda" in result.stdout
+    if "[OK] device: cpu" in result.stdout:  # and whether bf16 would be fast here (lesson 08, section 6)
+        from course_utils import compat
+
+        expected = "fast bf16 matrix products (oneDNN)" if compat.cpu_fast_bf16() else "no fast bf16 matrix products"
+        assert f"[OK] bf16 on this CPU: {expected}" in result.stdout
