@@ -160,6 +160,8 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(tmp_path: Path)
     assert (out / "01_bad" / "01_bad.failed.ipynb").exists()
     assert json.loads((out / "02_good" / "metrics.json").read_text()) == {"accuracy": 0.75}
     assert (out / "02_good" / "02_good.ipynb").exists()
+    # the kernels' start-up warning about unencrypted local sockets is not shown (runner.KERNEL_ARGUMENTS)
+    assert "WARNING" not in result.stderr and "without encryption" not in result.stdout + result.stderr
 
     stopped = course("run", "--out", str(tmp_path / "out2"), "--fail-fast", env={"COURSE_ROOT": str(tmp_path)})
     assert stopped.returncode == 1 and "02_good" not in stopped.stdout

@@ -107,7 +107,7 @@ def grade_lesson(student: str, path: Path, out: Path, timeout: int = CELL_TIMEOU
     import nbformat
     import papermill
 
-    from course_utils.instructor.runner import absolute_paths, notebooks_dir
+    from course_utils.instructor.runner import KERNEL_ARGUMENTS, absolute_paths, notebooks_dir
 
     stem = path.stem
     instructor = nbformat.read(notebooks_dir() / f"{stem}.ipynb", as_version=4)
@@ -132,7 +132,8 @@ def grade_lesson(student: str, path: Path, out: Path, timeout: int = CELL_TIMEOU
                                        parameters={**absolute_paths(parameters or {}), "profile": "ci",
                                                    "out_dir": str(work)},
                                        cwd=str(notebooks_dir()), kernel_name="python3", progress_bar=False,
-                                       log_output=False, execution_timeout=timeout, shutdown_kernel="immediate")
+                                       log_output=False, execution_timeout=timeout, shutdown_kernel="immediate",
+                                       extra_arguments=KERNEL_ARGUMENTS)
     except Exception as error:  # a cell outside the exercises failed, a cell timed out, or the kernel died
         name = type(error).__name__
         stopped = (f"timeout: a cell ran over {timeout} s" if "Timeout" in name or "timed out" in str(error).lower()

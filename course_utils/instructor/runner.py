@@ -23,6 +23,12 @@ class UsageError(ValueError):
     """A command line that cannot run, with what is valid in the message."""
 
 
+# Arguments for every lesson's kernel. ipykernel 7 logs a warning at each start that its local TCP sockets are not
+# encrypted (nothing leaves this machine: the kernel listens on 127.0.0.1); at log level ERROR a kernel's real errors
+# still print, and a lesson's own output goes to its notebook as before.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 @dataclass
 class Outcome:
     """What happened to one notebook in a run."""
@@ -162,6 +168,7 @@ def run_notebook(stem: str, profile: str, overrides: dict[str, Any], out: Path, 
                 log_output=False,
                 # Every cell has run by then; a graceful shutdown waits about 3 s for torch's interpreter to exit.
                 shutdown_kernel="immediate",
+                extra_arguments=KERNEL_ARGUMENTS,
             )
     except Exception as error:  # report the failing cell and carry on with the other notebooks
         if partial.exists():
