@@ -76,9 +76,9 @@ def inspect_packages(pins: dict[str, str], ranges: dict[str, str] | None = None,
             findings.append(Finding(OK, package, f"{installed}, in the tested range {hosted.describe_range(tested)} "
                                              f"(pinned {pinned})"))
         else:
-            where = f"tested with {hosted.describe_range(tested)}" if tested else "not the tested version"
-            findings.append(Finding(WARN, package, f"{installed} installed, outside what the course is {where} "
-                                               f"(pinned {pinned})"))
+            where = (f"outside what the course is tested with, {hosted.describe_range(tested)}" if tested
+                     else "not the version the course is tested with")
+            findings.append(Finding(WARN, package, f"{installed} installed, {where} (pinned {pinned})"))
     return findings
 
 

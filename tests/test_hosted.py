@@ -140,7 +140,7 @@ def test_doctor_warns_outside_the_tested_range_and_names_it() -> None:
                                                        {"torch": f">=0.0.1,<={torch}", "pytest": ">=0.0.1,<=0.0.2"})}
     assert checks["torch"].status == doctor.OK and f"in the tested range 0.0.1 to {torch}" in checks["torch"].detail
     assert checks["pytest"].status == doctor.WARN
-    assert checks["pytest"].detail.endswith("outside what the course is tested with 0.0.1 to 0.0.2 (pinned 0.0.1)")
+    assert checks["pytest"].detail.endswith("outside what the course is tested with, 0.0.1 to 0.0.2 (pinned 0.0.1)")
 
 
 def test_on_colab_the_doctor_checks_what_the_lessons_import_and_points_to_the_first_cell(monkeypatch) -> None:
