@@ -154,7 +154,8 @@ def answer_start(find_start: Callable[..., int], tokenizer: Any, rows: Sequence[
         if start > expected:
             return report(exercise, False, "your index is past the first answer token: count the tokens of the "
                                            "prompt *with* the generation prompt, and nothing more.")
-    return report(exercise, True, "every token from there on (the label and the end-of-turn marker) carries the loss.")
+    return report(exercise, True, "every token from there on (the label, the end-of-turn marker and, with a template "
+                                  "that adds one, the line break after it) carries the loss.")
 
 
 # 02 · what PEFT trains ------------------------------------------------------------------------------------------

@@ -299,11 +299,14 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
         # greedy on this CPU; allow 3 points elsewhere). The bounds keep the 1.5 points of slack the earlier ones had.
         # Earlier runs, each a rounding of the same steps: in two micro-batches of 4, 66 %, interval -25.5 to -11.5; on
         # the earlier tone data 61 % against 68 %, interval -12.5 to -1.5, and in one batch of 8, 62.5 %, -11 to 0.
-        # On an AMD EPYC (AVX2, 2026-12-04 evening), with its own fastest kernels: 65.5 %, interval -25.5 to -12.
+        # On an AMD EPYC (AVX2, 2026-12-04 evening), with its own fastest kernels: 65.5 %, interval -25.5 to -12; on an
+        # AMD EPYC with AVX2 only (2026-12-05): 68.5 %, interval -22.5 to -9 (the lesson's table of runs).
         assert metrics["lora_accuracy"] == pytest.approx(0.84, abs=0.03)
         assert any(metrics["qlora_accuracy"] == pytest.approx(cpu, abs=0.03) for cpu in (0.685, 0.655))
         assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.27 and high < -0.075
-    assert metrics["qlora_step_time_ratio"] > 0  # printed, never asserted as faster or slower: a timing
+    # printed, never asserted as faster or slower: a timing ("0.93 to 1.34 times ... in five runs up to 2026-12-03, and
+    # 2.24 times ... on an AMD EPYC with AVX2 only"; 2.84 times on that EPYC at ci)
+    assert metrics["qlora_step_time_ratio"] > 0
     assert metrics["methods"]["qlora"]["trainable_params"] == metrics["methods"]["lora"]["trainable_params"]
     # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %: 10.5 of 36.6 MB at ci on
     # 2026-12-04; require under half), and lesson 02's estimate is within 15 % of the measured activations
