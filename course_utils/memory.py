@@ -101,6 +101,26 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
 
+def return_freed_memory() -> bool:
+    """Collect garbage, then ask the C allocator to hand the memory freed objects left behind back to the system.
+
+    Resident memory counts what the allocator holds, not only what is alive: glibc keeps freed blocks for reuse. Call
+    this before measuring with PeakMemory so that each measurement starts from live memory. Uses glibc's
+    `malloc_trim(0)`; returns False where there is none (macOS, Windows, musl), and then only garbage is collected.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
+
+
 class PeakMemory:
     """Context manager: peak memory while the block runs (RSS on CPU, allocated memory on CUDA), in MB."""
 
