@@ -193,7 +193,7 @@ def _verify_reference_adapter() -> None:
         f'DPOTrainer no longer keeps its reference as a "{DPO_REFERENCE_ADAPTER}" adapter'
 
 
-# --- torch: whether oneDNN has fast bf16 matrix products on this CPU (private: torch.ops.mkldnn) ------------------------
+# --- torch: whether oneDNN has fast bf16 matrix products on this CPU (private: torch.ops.mkldnn) --------------------
 def cpu_fast_bf16() -> bool:
     """Whether this CPU has oneDNN's fast bf16 matrix products (AVX-512 with bf16, or AMX), as torch itself decides.
 
