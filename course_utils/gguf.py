@@ -172,8 +172,9 @@ def greedy_ids(llm: Any, prompt_ids: Sequence[int], max_new_tokens: int, stop_id
 
     The stop set is the caller's: a server stops at the tokens it counts as the end of a turn, and lesson 10
     shows what happens when that set is wrong. llama-cpp-python keeps the previous prompt's key/value cache and
-    reuses its longest shared start; `whole_prompt=True` clears it first, so every prompt runs whole (as lesson
-    06's harness runs the other variants', for latencies that compare like with like).
+    reuses its longest shared start; `whole_prompt=True` clears it first, so every prompt runs whole, as it would
+    alone. (Lesson 06's harness runs the PyTorch and ONNX variants' shared first tokens once, so per-answer latencies
+    of GGUF files and of those variants do not compare like with like; lesson 10 says so.)
     """
     if whole_prompt:
         llm.reset()
