@@ -7,6 +7,7 @@ Thresholds are written next to each assertion, with the reason.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -120,9 +121,12 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         assert methods["full"]["accuracy"] == pytest.approx(0.42, abs=0.03)
         assert methods["lora"]["accuracy"] == pytest.approx(0.56, abs=0.03)
         assert methods["lora"]["accuracy"] >= methods["full"]["accuracy"]
-        # "Full fine-tuning fits the training phrases closest (its training loss ends near 0.008, LoRA's near 2.9)":
-        # measured final losses 0.0083 and 2.87.
+        # "Full fine-tuning fits the training phrases closest (its training loss ends near 0.008)"; LoRA's "ends near
+        # 2.9, above a guess among four labels (ln 4 = 1.4), yet it answers with the right label more than half the
+        # time": measured final losses 0.0083 and 2.87, LoRA's accuracy 56 %.
         assert methods["full"]["final_loss"] < 0.01 < methods["lora"]["final_loss"]
+        assert methods["lora"]["final_loss"] == pytest.approx(2.9, abs=0.1) and methods["lora"]["final_loss"] > math.log(4)
+        assert methods["lora"]["accuracy"] > 0.5
     # Trainable share: IA3 < LoRA < full (= 100 %).
     assert methods["ia3"]["trainable_pct"] < methods["lora"]["trainable_pct"] < methods["full"]["trainable_pct"] == 100
     # "many times smaller": measured 10x at ci (0.095 MB against 0.97 MB), 55x on SmolLM2 (9.4 MB against 513 MB);
@@ -137,7 +141,7 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         # 3 points for another CPU);
         # "LoRA trains 1.8 % of the weights and saves a 9.4 MB adapter against a 513 MB checkpoint; IA3 trains 0.04 %
         # and saves 0.24 MB"; "the three measured peaks are close too (within a third of each other)": 4.1-4.9 GB on
-        # 2026-12-03 evening, each step in one pass (5.0-5.5 GB that afternoon in micro-batches of 4; 4.0-4.9 GB on
+        # 2026-12-03 evening (4.5-4.9 GB on 2026-12-05, AMD EPYC with AVX2 only), each step in one pass (5.0-5.5 GB that afternoon in micro-batches of 4; 4.0-4.9 GB on
         # the earlier tone data). The accuracies and sizes were the same both ways.
         accuracy = [methods[name]["accuracy"] for name in ("full", "lora", "ia3")]
         assert accuracy == pytest.approx([0.985, 0.84, 0.23], abs=0.03)
@@ -148,8 +152,8 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         peaks = [m["peak_memory_mb"] for m in methods.values()]
         assert max(peaks) <= 4 / 3 * min(peaks)
     else:
-        # "IA3 has barely moved: its loss stays high and it does not yet answer with a label." (measured 0 %,
-        # 2026-12-04)
+        # IA3 "moves least: its loss falls, yet stays far above the others', and it does not yet answer with a label"
+        # (measured 0 %, 2026-12-04; loss 11.7 -> 6.43, against LoRA's 2.87: asserted above).
         assert methods["ia3"]["accuracy"] <= 0.10
     # "Fewer than one token in ten carries the loss." (ci: 5 of 85 tokens, 6 %; cpu: 4 of 79, 5 %)
     assert 0 < metrics["loss_token_share"] < 0.10
@@ -506,6 +510,11 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
         # "int4 ONNX stays close to LoRA" (within 5 points: 58.5 % against 56 %); ROUGE-L "low for every variant"
         # (base 3.9, every fine-tune 0).
         assert abs(variants["onnx_int4"]["accuracy"] - variants["lora"]["accuracy"]) <= 0.05
+        # Section 4: "the invalid column holds most of LoRA's errors: it answers most joy phrases with a word fragment"
+        # (2026-12-05: 58 of its 88 errors; 45 of the 50 joy phrases).
+        confusion, joy = variants["lora"]["confusion"], metrics["labels"].index("joy")
+        errors = sum(map(sum, confusion)) - sum(confusion[i][i] for i in range(len(metrics["labels"])))
+        assert sum(row[-1] for row in confusion) > errors / 2 and confusion[joy][-1] > sum(confusion[joy]) / 2
         assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
     else:
         # SmolLM2 at the cpu profile (2026-12-03), greedy (allow 3 points, or 5 % of a perplexity, for another CPU's
