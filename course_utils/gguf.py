@@ -227,17 +227,13 @@ SYSTEM_SLOT, PROMPT_SLOT = "\x00SYSTEM\x00", "\x00PROMPT\x00"
 
 
 def default_system_prompt(tokenizer: Any) -> str | None:
-    """The system message the chat template adds when a conversation has none (SmolLM2's), or None (course-tiny's)."""
-    plain = tokenizer.apply_chat_template([{"role": "user", "content": PROMPT_SLOT}], tokenize=False,
-                                          add_generation_prompt=True)
-    with_slot = tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM_SLOT},
-                                               {"role": "user", "content": PROMPT_SLOT}], tokenize=False,
-                                              add_generation_prompt=True)
-    before, after = with_slot.split(SYSTEM_SLOT)
-    if not plain.startswith(before) or after not in plain:
-        return None
-    middle = plain[len(before) : plain.index(after, len(before))]
-    return middle if middle and plain == before + middle + after else None
+    """The system message the chat template adds when a conversation has none, or None (`models.default_system_message`).
+
+    The course's tokenizers have it dropped (`models.load_tokenizer`), so on them this is None at every profile.
+    """
+    from course_utils import models
+
+    return models.default_system_message(tokenizer)
 
 
 def ollama_template(tokenizer: Any) -> str:

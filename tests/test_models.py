@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,42 @@ def test_course_tiny_is_a_small_llama_with_chat_template(tiny_model_path: Path, 
     assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|pad|>"
     assert models.find_lora_target_modules(model) == LLAMA_LIKE
+
+
+def test_course_tiny_has_no_default_system_message_to_drop(tiny_model_path: Path) -> None:
+    tokenizer = models.load_tokenizer(str(tiny_model_path))
+    assert tokenizer.dropped_system_message is None and tokenizer.chat_template == models.CHAT_TEMPLATE
+    assert models.default_system_message(tokenizer) is None
+
+
+def test_a_default_system_message_is_dropped_and_the_empty_system_turn_kept(tiny_model_path: Path, tmp_path) -> None:
+    tokenizer = models.load_tokenizer(str(tiny_model_path))
+    default = "Be brief."
+    tokenizer.chat_template = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n" + default
+                               + "<|im_end|>\n' }}{% endif %}" + models.CHAT_TEMPLATE)
+    folder = tmp_path / "with-default"
+    shutil.copytree(tiny_model_path, folder)
+    tokenizer.save_pretrained(folder)
+    user = [{"role": "user", "content": "hi"}]
+    kept = models.load_tokenizer(str(folder), keep_default_system=True)
+    assert kept.dropped_system_message is None and models.default_system_message(kept) == default
+    dropped = models.load_tokenizer(str(folder))
+    assert dropped.dropped_system_message == default and models.default_system_message(dropped) is None
+    empty_turn = kept.apply_chat_template([{"role": "system", "content": ""}, *user], tokenize=False,
+                                          add_generation_prompt=True)
+    assert dropped.apply_chat_template(user, tokenize=False, add_generation_prompt=True) == empty_turn
+    # a conversation with its own system message is rendered as before
+    own = [{"role": "system", "content": "Answer in French."}, *user]
+    assert dropped.apply_chat_template(own, tokenize=False) == kept.apply_chat_template(own, tokenize=False)
+
+
+def test_a_default_not_written_once_in_the_template_is_left_alone(tiny_model_path: Path) -> None:
+    tokenizer = models.load_tokenizer(str(tiny_model_path))
+    # the default, "ok", is written twice (once in a comment), so a plain replacement could change the wrong text
+    tokenizer.chat_template = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nok<|im_end|>\\n' }}"
+                               "{% endif %}{# ok #}" + models.CHAT_TEMPLATE)
+    before = tokenizer.chat_template
+    assert models.drop_default_system_message(tokenizer) is None and tokenizer.chat_template == before
 
 
 def test_course_tiny_pretraining_lowered_the_loss(tiny_model_path: Path) -> None:

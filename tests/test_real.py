@@ -49,7 +49,13 @@ def test_the_real_slm_is_built_from_the_wheel_as_safetensors_with_its_card(smoll
     assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # tied after loading too
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
                                            tokenize=False, add_generation_prompt=True)
-    assert prompt.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")  # its own template
+    # the folder keeps SmolLM2's own template; the course's tokenizer leaves out its default system message
+    assert prompt.startswith("<|im_start|>system\n<|im_end|>\n<|im_start|>user\n")
+    assert tokenizer.dropped_system_message == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    own = models.load_tokenizer(config.SMOLLM2_135M, keep_default_system=True)
+    assert own.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}], tokenize=False,
+                                   add_generation_prompt=True).startswith(
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         answer = model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id)
