@@ -90,11 +90,14 @@ def run(arguments: list[str], cwd: Path, timeout: float = 600) -> OliveRun:
     return OliveRun(shlex.join(["olive", *arguments]), time.perf_counter() - started, output)
 
 
-def loadable_model_copy(model_dir: Path, output_dir: Path) -> Path:
+def loadable_model_copy(model_dir: Path, output_dir: Path, chat_template: str | None = None) -> Path:
     """A copy of a Hugging Face folder whose tokenizer transformers 4.57 can load, for Olive.
 
     transformers 5 writes ``"tokenizer_class": "TokenizersBackend"``, a class transformers 4.57 does not
-    have; the same tokenizer.json loads as ``PreTrainedTokenizerFast``. Every other file is copied as is.
+    have; the same tokenizer.json loads as ``PreTrainedTokenizerFast``. With `chat_template` (the course
+    tokenizer's, which leaves out a default system message: `models.load_tokenizer`), the copy's
+    ``chat_template.jinja`` is that template, so what Olive exports prompts as the course trained. Every other
+    file is copied as is.
     """
     import shutil
 
@@ -110,4 +113,10 @@ def loadable_model_copy(model_dir: Path, output_dir: Path) -> Path:
             if config.get("tokenizer_class") == "TokenizersBackend":
                 config["tokenizer_class"] = "PreTrainedTokenizerFast"
             config_path.write_text(json.dumps(config, indent=2))
+        if chat_template is not None:
+            config = json.loads(config_path.read_text()) if config_path.exists() else {}
+            if "chat_template" in config:  # one place for the template: the .jinja file
+                del config["chat_template"]
+                config_path.write_text(json.dumps(config, indent=2))
+            (staging / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
     return Path(output_dir)

@@ -33,6 +33,17 @@ def test_the_model_copy_names_a_tokenizer_class_transformers_4_loads(tmp_path):
     assert json.loads((source / "tokenizer_config.json").read_text())["tokenizer_class"] == "TokenizersBackend"
 
 
+def test_the_model_copy_can_carry_the_course_tokenizers_chat_template(tmp_path):
+    source = tmp_path / "model"
+    source.mkdir()
+    (source / "tokenizer_config.json").write_text(json.dumps({"chat_template": "shipped", "x": 1}))
+    (source / "chat_template.jinja").write_text("shipped")
+    copy = olive.loadable_model_copy(source, tmp_path / "copy", chat_template="course")
+    assert (copy / "chat_template.jinja").read_text() == "course"
+    assert json.loads((copy / "tokenizer_config.json").read_text()) == {"x": 1}
+    assert (source / "chat_template.jinja").read_text() == "shipped"
+
+
 def test_without_the_environment_the_status_and_the_run_say_to_build_it(monkeypatch, tmp_path):
     monkeypatch.setattr(olive, "olive_executable", lambda: None)
     works, detail = olive.environment_status()
