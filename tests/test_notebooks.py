@@ -111,16 +111,16 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     base = metrics["base_accuracy"]
     real = metrics["params"]["model_id"] != config.COURSE_TINY  # SmolLM2 at the cpu profile
     assert base <= 0.10
-    # "LoRA learns the task well above the base model": measured 56 % vs 0 % at ci (2026-12-04), 84 % vs 0 % on SmolLM2
-    # (cpu, 2026-12-03); require +30 points.
+    # "LoRA learns the task well above the base model": measured 56 % vs 0 % at ci (2026-12-04), 83 % vs 0 % on SmolLM2
+    # (cpu, 2026-12-05); require +30 points.
     assert methods["lora"]["accuracy"] >= base + 0.30
-    # "So on SmolLM2 full fine-tuning scored highest in these few steps": 98.5 % on SmolLM2. On course-tiny it no
+    # "So on SmolLM2 full fine-tuning scored highest in these few steps": 99.5 % on SmolLM2. On course-tiny it no
     # longer does (87 % against LoRA's 59.5 % on the earlier tone data; 42 % against 56 % now): asserted below.
     if real:
         assert methods["full"]["accuracy"] >= methods["lora"]["accuracy"]
     # Lesson 01 section 6: "Fine-tuning, in lesson 02, ... well above the classifier": the bag-of-words classifier scores
     # 29 % (interval 23 % to 35 %) at both profiles; full and LoRA score above the top of that interval (measured 42 %
-    # and 56 % at ci, 98.5 % and 84 % on SmolLM2), and below 100 %.
+    # and 56 % at ci, 99.5 % and 83 % on SmolLM2), and below 100 %.
     assert 0.35 < methods["full"]["accuracy"] < 1.0 and methods["lora"]["accuracy"] > 0.35
     if not real:
         # "it scored 42 %, 14 points below LoRA's 56 % (measured on 2026-12-04, one seed)": greedy, with the portable
@@ -141,19 +141,17 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
     # require at least 5x. IA3 saves the smallest file.
     assert methods["lora"]["checkpoint_mb"] <= 0.2 * methods["full"]["checkpoint_mb"]
     assert methods["ia3"]["checkpoint_mb"] < methods["lora"]["checkpoint_mb"]
-    assert methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]  # ci: 6.43 against 2.87; cpu: 0.94 against 0.14
+    assert methods["ia3"]["final_loss"] > methods["lora"]["final_loss"]  # ci: 6.43 against 2.87; cpu: 0.99 against 0.17
     if real:
-        # Lesson 01 section 6: "takes SmolLM2 to 98.5 % (full) and 84 % (LoRA) in 30 steps".
+        # Lesson 01 section 6: "takes SmolLM2 to 99.5 % (full) and 83 % (LoRA) in 30 steps".
         assert metrics["params"]["max_steps"] == 30
-        # "full fine-tuning reaches 98.5 %, LoRA 84 % and IA3 23 %" (measured 2026-12-03; greedy, so it repeats here;
-        # 3 points for another CPU);
+        # "full fine-tuning reaches 99.5 %, LoRA 83 % and IA3 17.5 %" (measured 2026-12-05, without SmolLM2's default
+        # system message; 98.5 %, 84 % and 23 % with it; greedy, so it repeats here; 3 points for another CPU);
         # "LoRA trains 1.8 % of the weights and saves a 9.4 MB adapter against a 513 MB checkpoint; IA3 trains 0.04 %
-        # and saves 0.24 MB"; "the three measured peaks are close too (within a third of each other)": 4.1-4.9 GB on
-        # 2026-12-03 evening (4.5-4.9 GB on 2026-12-05, AMD EPYC with AVX2 only), each step in one pass (5.0-5.5 GB
-        # that afternoon in micro-batches of 4; 4.0-4.9 GB on the earlier tone data). The accuracies and sizes were the
-        # same both ways.
+        # and saves 0.24 MB"; "the three measured peaks are close too (within a third of each other)": 4.2-4.7 GB on
+        # 2026-12-05 (AMD EPYC with AVX2 only; 4.5-4.9 GB with the default system message), each step in one pass.
         accuracy = [methods[name]["accuracy"] for name in ("full", "lora", "ia3")]
-        assert accuracy == pytest.approx([0.985, 0.84, 0.23], abs=0.03)
+        assert accuracy == pytest.approx([0.995, 0.83, 0.175], abs=0.03)
         assert methods["lora"]["trainable_pct"] == pytest.approx(1.78, abs=0.01)
         assert methods["ia3"]["trainable_pct"] == pytest.approx(0.04, abs=0.005)
         sizes = [methods[name]["checkpoint_mb"] for name in ("lora", "full", "ia3")]
@@ -164,7 +162,7 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
         # IA3 "moves least: its loss falls, yet stays far above the others', and it does not yet answer with a label"
         # (measured 0 %, 2026-12-04; loss 11.7 -> 6.43, against LoRA's 2.87: asserted above).
         assert methods["ia3"]["accuracy"] <= 0.10
-    # "Fewer than one token in ten carries the loss." (ci: 5 of 85 tokens, 6 %; cpu: 4 of 79, 5 %)
+    # "Fewer than one token in ten carries the loss." (ci: 5 of 85 tokens, 6 %; cpu: 4 of 63, 6 %)
     assert 0 < metrics["loss_token_share"] < 0.10
     # Gradients + optimizer states: full needs about 11x LoRA's at ci, 55x on SmolLM2 (printed); at least 5x.
     assert metrics["gradient_and_optimizer_ratio"] >= 5
