@@ -181,8 +181,8 @@ def check_02_full_vs_peft(metrics: dict[str, Any], executed: Path) -> None:
 
 
 def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
-    # LoRA beats the base by a clear margin: measured 56 % vs 0 % (ci, 2026-12-04), 84 % vs 0 % on SmolLM2 (cpu,
-    # 2026-12-03); require +30 points.
+    # LoRA beats the base by a clear margin: measured 56 % vs 0 % (ci, 2026-12-04), 83 % vs 0 % on SmolLM2 (cpu,
+    # 2026-12-05); require +30 points.
     assert metrics["lora_accuracy"] >= metrics["base_accuracy"] + 0.30
     # Adapter "10x smaller" than the full checkpoint (printed); require at least 5x.
     assert metrics["adapter_mb"] <= 0.2 * metrics["full_checkpoint_mb"]
@@ -190,12 +190,14 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     assert metrics["target_modules"] == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
     real = metrics["params"]["model_id"] != config.COURSE_TINY  # SmolLM2 at the cpu profile
     # Reloading gives the same answers; merging agrees to float32 rounding (under 1e-4 of the largest logit; for
-    # course-tiny under 1e-4 absolute too (measured 1.1e-5), while SmolLM2's 30 layers measured 1.6e-4 on 2026-12-03)
-    # and keeps the accuracy, while the base differs "by whole units" (>= 1; measured 21 at ci, 24 on SmolLM2).
+    # course-tiny under 1e-4 absolute too (measured 1.1e-5), while SmolLM2's 30 layers measured 8.9e-5 on 2026-12-05,
+    # "close to an absolute bound of 1e-4", and went over it with the default system message: 1.6e-4 on 2026-12-03,
+    # 1.15e-4 on 2026-12-05) and keeps the accuracy, while the base differs "by whole units" (>= 1; measured 21 at ci,
+    # 22 on SmolLM2).
     assert metrics["reload_same_answers"] and metrics["reload_accuracy"] == metrics["lora_accuracy"]
     assert metrics["merge_relative_diff"] <= 1e-4
     assert metrics["merge_max_abs_diff"] <= (1e-3 if real else 1e-4)
-    if real:  # "1.6e-4 ..., yet only a few millionths of its largest logit" (measured 4.3e-6, 2026-12-03)
+    if real:  # "Yet that is only a few millionths of its largest logit" (measured 2.3e-6, 2026-12-05)
         assert metrics["merge_relative_diff"] < 1e-5
     assert metrics["base_max_abs_diff"] >= 1.0
     assert metrics["merged_accuracy"] == metrics["lora_accuracy"]
@@ -205,7 +207,7 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     assert by_hand["max_abs_diff"] <= 1e-6 and by_hand["starts_as_base"] is True and by_hand["trainable"] == ["A", "B"]
     # Rank sweep: r / 4, r and 4 r, the middle one being section 2's adapter. Adapter size grows in proportion to
     # rank. Accuracy claims rest on intervals (one seed, 200 phrases: measured 55.5 % -> 56 % -> 32.5 % at ci on
-    # 2026-12-04, each about +-7 points; 52 % -> 84 % -> 98.5 % on SmolLM2 the same day), so the orderings the prose
+    # 2026-12-04, each about +-7 points; 37.5 % -> 83 % -> 96.5 % on SmolLM2 on 2026-12-05), so the orderings the prose
     # names are asserted through the paired steps below, not from the accuracies alone.
     sweep = {row["r"]: row for row in metrics["rank_sweep"]}
     assert list(sweep) == [2, 8, 32]
@@ -215,7 +217,7 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     for row in sweep.values():
         low, high = row["accuracy_ci"]
         # "uncertain by several points (by fewer near 100 %, as SmolLM2's r = 32 shows at the cpu profile)": over 5
-        # points wide between 10 % and 90 %, where every ci row lies; SmolLM2's r = 32 (98.5 %) is pinned below.
+        # points wide between 10 % and 90 %, where every ci row lies; SmolLM2's r = 32 (96.5 %) is pinned below.
         near_edge = not 0.10 < row["accuracy"] < 0.90
         assert low <= row["accuracy"] <= high and high - low < 0.25 and (near_edge or 0.05 < high - low)
     # The paired table: each step's difference, its interval, and "shown by this run" exactly when it excludes zero.
@@ -227,28 +229,29 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
         assert low <= step["difference"] <= high
         assert step["shown by this run"] == (low > 0 or high < 0)
     if real:
-        # "accuracy went from 52 % at r = 2 to 84 % at r = 8 and 98.5 % at r = 32, and both steps' paired intervals
-        # exclude zero" (30 steps, one seed, measured 2026-12-03: +32 points, interval 26 to 38.5; +14.5, interval 9.5
-        # to 20; greedy, so it repeats on this CPU: allow 3 points for another's rounding). Takeaways: "r = 32 beat
-        # r = 8 by 14.5 points in one seed".
-        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.52, 0.84, 0.985], abs=0.03)
+        # "accuracy went from 37.5 % at r = 2 to 83 % at r = 8 and 96.5 % at r = 32, and both steps' paired intervals
+        # exclude zero" (30 steps, one seed, measured 2026-12-05: +45.5 points, interval 38 to 53; +13.5, interval 8.5
+        # to 19; greedy, so it repeats on this CPU: allow 3 points for another's rounding). Takeaways: "r = 32 beat
+        # r = 8 by 13.5 points in one seed".
+        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.375, 0.83, 0.965], abs=0.03)
         assert all(step["shown by this run"] for step in steps)
         assert steps[0]["difference"] > 0 and steps[1]["difference"] > 0
-        # Near 100 % the interval narrows: r = 32's 98.5 % has [96.5 %, 100 %] (3.5 points wide; 3 points for rounding).
-        assert sweep[32]["accuracy_ci"] == pytest.approx([0.965, 1.0], abs=0.03)
+        # Near 100 % the interval narrows: r = 32's 96.5 % has [94 %, 99 %] (5 points wide; 3 points for rounding).
+        assert sweep[32]["accuracy_ci"] == pytest.approx([0.94, 0.99], abs=0.03)
         # "LoRA at r = 8 trains 1.8 % of the weights".
         assert metrics["lora_trainable_pct"] == pytest.approx(1.78, abs=0.01)
         # "this adapter trains ... 60 steps of 8 requests at 1e-3"; "all of its answers to 60 held-out requests are
-        # valid JSON (none with the tone adapter); its field F1 is 0.82 and 52 % of the records are exactly right. Its
-        # record perplexity fell from 6.1 with the tone adapter to 1.06" (AMD EPYC, 2026-12-04; greedy: 5 points, or
-        # 10 % of a perplexity, for another CPU). A run by hand the day before measured the same: F1 0.82, exact 52 %.
+        # valid JSON (one with the tone adapter); its field F1 is 0.78 and 52 % of the records are exactly right. Its
+        # record perplexity fell from 6.0 with the tone adapter to 1.06" (AMD EPYC, 2026-12-05; greedy: 5 points, or
+        # 10 % of a perplexity, for another CPU). With the default system message (2026-12-03 and 2026-12-04) it
+        # measured F1 0.82, exact 52 %, no valid JSON with the tone adapter, perplexity 6.1.
         extract, tone = metrics["multi_adapter"]["extract"], metrics["multi_adapter"]["tone"]
         assert (metrics["params"]["extract_max_steps"], metrics["params"]["extract_learning_rate"]) == (60, 1e-3)
-        assert metrics["n_extract"] == 60 and tone["valid JSON"] == 0.0
+        assert metrics["n_extract"] == 60 and tone["valid JSON"] == pytest.approx(1 / 60)
         assert extract["valid JSON"] >= 0.95
-        assert extract["field F1"] == pytest.approx(0.82, abs=0.05)
+        assert extract["field F1"] == pytest.approx(0.78, abs=0.05)
         assert extract["exact match"] == pytest.approx(0.517, abs=0.05)
-        assert tone["record perplexity"] == pytest.approx(6.1, rel=0.1)
+        assert tone["record perplexity"] == pytest.approx(6.0, rel=0.1)
         assert extract["record perplexity"] == pytest.approx(1.06, rel=0.1)
     else:
         # "55.5 % at r = 2, 56 % at r = 8 and 32.5 % at r = 32: the step from 2 to 8 is too small for this run to
