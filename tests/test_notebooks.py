@@ -314,12 +314,17 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
         # Earlier runs, each a rounding of the same steps: in two micro-batches of 4, 66 %, interval -25.5 to -11.5; on
         # the earlier tone data 61 % against 68 %, interval -12.5 to -1.5, and in one batch of 8, 62.5 %, -11 to 0.
         # On an AMD EPYC (AVX2, 2026-12-04 evening), with its own fastest kernels: 65.5 %, interval -25.5 to -12; on an
-        # AMD EPYC with AVX2 only (2026-12-05): 68.5 %, interval -22.5 to -9 (the lesson's table of runs).
-        assert metrics["lora_accuracy"] == pytest.approx(0.84, abs=0.03)
-        assert any(metrics["qlora_accuracy"] == pytest.approx(cpu, abs=0.03) for cpu in (0.685, 0.655))
-        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.27 and high < -0.075
+        # AMD EPYC with AVX2 only (2026-12-05): 68.5 %, interval -22.5 to -9 (the lesson's table of runs). All of
+        # these had SmolLM2's default system message in every prompt. Without it, as the course prompts now (lesson 01
+        # section 4; the table's last row, AMD EPYC with AVX2 only, 2026-12-05): "61.5 % against LoRA's 83 %,
+        # -29.5 to -14 points", so "every run shows a cost: at least 9 points, and up to 22 to 29.5". The bounds keep
+        # the 1.5 points of slack the earlier ones had.
+        assert metrics["lora_accuracy"] == pytest.approx(0.83, abs=0.03)
+        assert metrics["qlora_accuracy"] == pytest.approx(0.615, abs=0.03)
+        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.31 and high < -0.125
     # printed, never asserted as faster or slower: a timing ("0.93 to 1.34 times ... in five runs up to 2026-12-03, and
-    # 2.24 times ... on an AMD EPYC with AVX2 only"; 2.84 times on that EPYC at ci)
+    # 2.24 times ... on an AMD EPYC with AVX2 only", 2.27 times there without the default system message; 2.84 times on
+    # that EPYC at ci)
     assert metrics["qlora_step_time_ratio"] > 0
     assert metrics["methods"]["qlora"]["trainable_params"] == metrics["methods"]["lora"]["trainable_params"]
     # Gradient checkpointing "cuts the saved activations to a fraction" (measured 29 %: 10.5 of 36.6 MB at ci on
@@ -331,9 +336,10 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
     assert set(metrics["peak_memory_mb"]) == {"lora", "qlora"}
     if metrics["params"]["model_id"] != config.COURSE_TINY and metrics["params"]["profile"] == "cpu":
         # Resident memory, each method loaded after the other's model was let go (2026-12-05, AMD EPYC with AVX2 only):
-        # "Loading the fp32 model barely raises resident memory" (2 MB: its file is mapped, read at the first step);
-        # the QLoRA load "raises memory by more than the 4-bit model holds" (574 MB against 159 MB); "QLoRA's training
-        # peak came out about as high as LoRA's (within a tenth)" (3,123 against 3,033 MB).
+        # "Loading the fp32 model barely raises resident memory" (14 MB: its file is mapped, read at the first step);
+        # the QLoRA load "raises memory by more than the 4-bit model holds" (542 MB against 159 MB); "QLoRA's training
+        # peak came out about as high as LoRA's (within a tenth)" (2,954 against 2,978 MB). With the default system
+        # message the same day: 2 MB, 574 MB, and 3,123 against 3,033 MB.
         peaks = metrics["peak_memory_mb"]
         assert peaks["lora"]["load_increase_mb"] < 0.1 * footprint["fp32"]
         assert peaks["qlora"]["load_increase_mb"] > footprint["nf4"]
