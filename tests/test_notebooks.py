@@ -374,14 +374,15 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         speed = metrics["tokens_per_second"]
         assert max(speed["ort_int8"], speed["ort_int4"]) <= 1.3 * speed["ort_fp32"]
     else:
-        # SmolLM2: "int4 ... scored 43 % against LoRA's 84 %" (measured on 2026-12-03; greedy; allow 3 points for
-        # another CPU).
-        assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.43, 0.84), abs=0.03)
-        # "while int8 scored 84.5 %" and "int8 81.5 to 85 %" on three CPUs (84.5 % on 2026-12-03, 85 % on 2026-12-04,
-        # 83 % on an AMD EPYC with AVX-512 and 81.5 % on one with AVX2, 2026-12-05), "to within 3 points" of LoRA. "The
-        # order held on all three": onnxruntime-genai fp32 faster than PyTorch (measured 1.6x on the Xeon with both
-        # threads, 2026-12-04, 2x and 2.7x on the EPYCs), and "int4 three to five times as fast as PyTorch" (3.1x and
-        # 4.5-5.3x; a timing, so 2x asserted). On the Xeon with one thread (before export.load_onnx set two) fp32 ran at
+        # SmolLM2: "int4 ... scored 33.5 % against LoRA's 83 %" (measured on 2026-12-05 on an AMD EPYC with AVX2 only,
+        # without the default system message; greedy; allow 3 points for another CPU).
+        assert (metrics["int4_accuracy"], metrics["lora_accuracy"]) == pytest.approx((0.335, 0.83), abs=0.03)
+        # "while int8 scored 84.5 %" (2026-12-05, without the default system message), and with it "int8 81.5 to 85 %"
+        # on three CPUs (84.5 % on 2026-12-03, 85 % on 2026-12-04, 83 % on an AMD EPYC with AVX-512 and 81.5 % on one
+        # with AVX2, 2026-12-05), "to within 3 points" of LoRA (+1.5 points on 2026-12-05). "The order held on all
+        # three": onnxruntime-genai fp32 faster than PyTorch (measured 1.6x on the Xeon with both threads, 2026-12-04,
+        # 2x and 2.7x on the EPYCs), and "int4 three to five times as fast as PyTorch" (3.1x and 4.5-5.3x; a timing, so
+        # 2x asserted). On the Xeon with one thread (before export.load_onnx set two) fp32 ran at
         # 0.95x PyTorch, which the second assert below would catch. "int8 about 1.4 to 2 times fp32 and int4 1.9 to 2.4
         # times": 1.8x and 2.0x on the Xeon, 2x and 2.3x on the first EPYC, 1.44x and 1.90x in the lesson's run on an
         # EPYC with AVX2 only (bench/export_speed.py on that run's exports, three rounds: int8 1.36-1.76x, int4
@@ -411,24 +412,24 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         assert all(run["parses"] == 0.0 for run in records.values())
         assert metrics["extract_int4_exact_drop"] == {"difference": 0.0, "interval": [0.0, 0.0]}
     else:
-        # SmolLM2 (AMD EPYC, 2026-12-04, 50 requests, the adapter of 60 steps at 1e-3): "the fp32 model with the
-        # extract adapter wrote valid JSON for all 50 requests and the exact record for 54 % (field F1 0.84). The int4
-        # export of the merged model kept the format (96 % valid JSON) but not the content: exact match 18 %, field F1
-        # 0.61, and 32 % of its answers were the fp32 model's"; "int4 decoded faster" (159 against 46 tokens per second
-        # in that run; 155 against 47 in a second). Greedy: 6 points for another CPU's rounding, 8 for the share of
-        # equal answers.
+        # SmolLM2 (AMD EPYC with AVX2 only, 2026-12-05, 50 requests, the adapter of 60 steps at 1e-3): "the fp32 model
+        # with the extract adapter wrote valid JSON for all 50 requests and the exact record for 58 % (field F1 0.81).
+        # The int4 export of the merged model mostly kept the format (92 % valid JSON) but not the content: exact match
+        # 18 %, field F1 0.61, and 24 % of its answers were the fp32 model's"; "int4 decoded faster" (159 against 46
+        # tokens per second in a run on 2026-12-04; 155 against 47 in a second; 148 against 44 on 2026-12-05). Greedy:
+        # 6 points for another CPU's rounding, 8 for the share of equal answers.
         fp32, int4 = records["fp32 + extract adapter"], records["int4, merged"]
-        assert fp32["parses"] >= 0.95 and int4["parses"] == pytest.approx(0.96, abs=0.06)
-        assert fp32["exact_match"] == pytest.approx(0.54, abs=0.06)
-        assert fp32["field_f1"] == pytest.approx(0.84, abs=0.05)
+        assert fp32["parses"] >= 0.95 and int4["parses"] == pytest.approx(0.92, abs=0.06)
+        assert fp32["exact_match"] == pytest.approx(0.58, abs=0.06)
+        assert fp32["field_f1"] == pytest.approx(0.81, abs=0.05)
         assert int4["exact_match"] == pytest.approx(0.18, abs=0.06)
         assert int4["field_f1"] == pytest.approx(0.61, abs=0.06)
-        assert int4["exact_match"] < fp32["exact_match"] - 0.2  # "fell from 54 % to 18 %": the content, not the format
-        assert int4["same_answer_as_fp32"] == pytest.approx(0.32, abs=0.08)
-        # "36 points, with a paired interval of 24 to 50 points, so the run shows the drop" (measured twice, the same).
+        assert int4["exact_match"] < fp32["exact_match"] - 0.2  # "fell from 58 % to 18 %": the content, not the format
+        assert int4["same_answer_as_fp32"] == pytest.approx(0.24, abs=0.08)
+        # "40 points, with a paired interval of 28 to 54 points, so the run shows the drop" (2026-12-05).
         drop = metrics["extract_int4_exact_drop"]
-        assert drop["difference"] == pytest.approx(0.36, abs=0.08)
-        assert drop["interval"] == pytest.approx([0.24, 0.5], abs=0.08)
+        assert drop["difference"] == pytest.approx(0.40, abs=0.08)
+        assert drop["interval"] == pytest.approx([0.28, 0.54], abs=0.08)
         assert drop["interval"][0] > 0
         assert int4["tokens_per_second"] > fp32["tokens_per_second"]
     # Section 8, the Olive CLI: CI builds .venv-olive (make test depends on make olive), so there it must have run.
@@ -453,18 +454,19 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
             assert [accuracy[name] for name in routes] == pytest.approx([0.55, 0.56, 0.585], abs=0.03)
             assert lora == pytest.approx(0.56, abs=0.03)
         else:
-            # SmolLM2: "38 % (auto-opt), 46 % (the config workflow) and 43 % (section 3), against 84 % in PyTorch"
-            # (2026-12-03; the export is deterministic; allow 3 points for another CPU). "Every int4 route lost about
-            # half of the fine-tune, Olive's and the course's alike": they kept 45 %, 55 % and 51 % of LoRA's
-            # accuracy; require 40-60 %. (On the earlier tone data Olive's routes, 46.5 % and 38 %, had lost less than
-            # the course's 28 %.)
-            assert [accuracy[name] for name in routes] == pytest.approx([0.38, 0.46, 0.43], abs=0.03)
+            # SmolLM2: "44 % (auto-opt), 36 % (the config workflow) and 33.5 % (section 3), against 83 % in PyTorch"
+            # (2026-12-05; the export is deterministic; allow 3 points for another CPU). "Every int4 route lost about
+            # half of the fine-tune or more, Olive's and the course's alike (they kept 53 %, 43 % and 40 % of its
+            # accuracy)"; require 40-60 %. (With the default system message, 2026-12-03: 38 %, 46 % and 43 % against
+            # 84 %. On the earlier tone data Olive's routes, 46.5 % and 38 %, had lost less than the course's 28 %.)
+            assert [accuracy[name] for name in routes] == pytest.approx([0.44, 0.36, 0.335], abs=0.03)
             assert all(0.4 <= accuracy[name] / lora <= 0.6 for name in routes), [accuracy[name] for name in routes]
-            assert lora == pytest.approx(0.84, abs=0.03) and olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
+            assert lora == pytest.approx(0.83, abs=0.03) and olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
         # "The adapter olive finetune trained ... scores far lower": measured 4.5 % against 56 % at ci and 24.5 % against
-        # 84 % at cpu on 2026-12-04, in fp32 (in bf16 11.5 % and 23.5 %; 4-24 % in four runs on the earlier tone data;
-        # Olive's training does not repeat from run to run); require 15 points lower. "about the same in bf16" is a
-        # one-day measurement by hand (README, as the lesson says), not asserted: the lesson trains only in fp32.
+        # 84 % at cpu on 2026-12-04 (25 % against 83 % at cpu on 2026-12-05, without the default system message), in
+        # fp32 (in bf16 11.5 % and 23.5 %; 4-24 % in four runs on the earlier tone data; Olive's training does not
+        # repeat from run to run); require 15 points lower. "about the same in bf16" is a one-day measurement by hand
+        # (README, as the lesson says), not asserted: the lesson trains only in fp32.
         assert accuracy["olive finetune's adapter, PyTorch"] <= lora - 0.15
         # "the course keeps [the head] at 8 bits and Olive quantizes to 4"; the embeddings: "the course quantizes [them]
         # to 4 bits and Olive keeps [them] in 32, so Olive's files are larger" (measured 0.48 and 0.41 MB against 0.23).
