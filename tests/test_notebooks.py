@@ -494,12 +494,12 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
     if metrics["params"]["model_id"] == config.COURSE_TINY:
         assert choice["final_ci"][1] - choice["final_ci"][0] > whole[1] - whole[0]
     else:
-        # SmolLM2 at the cpu profile (2026-12-03): "Near 100 % they need not ...: the shipped variant, SmolLM2's full
-        # fine-tune, scored 99 % on the final half with an interval of [97, 100] %, a little narrower than its
-        # [96.5, 100] % on all 200 phrases" (98 % on dev). Greedy, seeded bootstrap; allow 3 points for another CPU.
-        assert choice["shipped"] == "full" and choice["final_accuracy"] == pytest.approx(0.99, abs=0.03)
-        assert choice["final_ci"] == pytest.approx([0.97, 1.0], abs=0.03)
-        assert whole == pytest.approx([0.965, 1.0], abs=0.03)
+        # SmolLM2 at the cpu profile (2026-12-05, AMD EPYC, AVX2): "Near 100 % they need not ...: the shipped variant,
+        # SmolLM2's full fine-tune, made no error on the final half, 100 % with an interval of [100, 100] %, narrower
+        # than its [98.5, 100] % on all 200 phrases" (99 % on dev). Greedy, seeded bootstrap; 3 points for another CPU.
+        assert choice["shipped"] == "full" and choice["final_accuracy"] == pytest.approx(1.0, abs=0.03)
+        assert choice["final_ci"] == pytest.approx([1.0, 1.0], abs=0.03)
+        assert whole == pytest.approx([0.985, 1.0], abs=0.03)
         assert choice["final_ci"][1] - choice["final_ci"][0] < whole[1] - whole[0]
     assert list(variants) == ["base", "full", "lora", "qlora", "merged", "onnx_int4"]
     fields = {"accuracy", "accuracy_ci", "macro_f1", "invalid_rate", "perplexity", "rougeL", "latency_ms", "size_mb"}
@@ -535,30 +535,29 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
         assert sum(row[-1] for row in confusion) > errors / 2 and confusion[joy][-1] > sum(confusion[joy]) / 2
         assert all(v["rougeL"] is not None and v["rougeL"] < 20 for v in variants.values())
     else:
-        # SmolLM2 at the cpu profile (2026-12-03), greedy (allow 3 points, or 5 % of a perplexity, for another CPU's
-        # rounding): "full 98.5 %, LoRA and merged 84 %, QLoRA 67.5 %, int4 ONNX 43 %" (QLoRA: 67 % in micro-batches
-        # of 4; on an AMD EPYC with AVX2 only, 2026-12-05, "(68.5 %)" and "(41.5 %)", the lesson's brackets);
+        # SmolLM2 at the cpu profile (2026-12-05, AMD EPYC with AVX2 only), greedy (allow 3 points, or 5 % of a
+        # perplexity, for another CPU's rounding): "Full fine-tuning scores 99.5 %, LoRA and merged 83 %, QLoRA 61.5 %";
+        # "int4 ONNX scores 33.5 %: the export lost more than half of the fine-tune" (with the default system message,
+        # 2026-12-03: 98.5 %, 84 %, 67.5 % and 43 %);
         accuracy = {name: v["accuracy"] for name, v in variants.items()}
-        expected = {"base": 0.0, "full": 0.985, "lora": 0.84, "qlora": 0.675, "merged": 0.84, "onnx_int4": 0.43}
+        expected = {"base": 0.0, "full": 0.995, "lora": 0.83, "qlora": 0.615, "merged": 0.83, "onnx_int4": 0.335}
         assert accuracy == pytest.approx(expected, abs=0.03)
-        # "perplexity barely moved for full fine-tuning or LoRA (101.8 and 102.8 against 102.3, within 1 %); it rose for
-        # QLoRA (124)" (measured -0.5 % and +0.5 %; on the earlier tone data both were below the base: 194.6 and 204
-        # against 206);
+        assert accuracy["onnx_int4"] < accuracy["lora"] / 2
+        # "perplexity barely moved for full fine-tuning or LoRA (100.3 and 101.6 against the base's 102.3, within 2 %);
+        # it rose for QLoRA (125)" (measured -2.0 % and -0.7 %; with the default system message -0.5 % and +0.5 %);
         for name in ("full", "lora"):
-            assert variants[name]["perplexity"] == pytest.approx(base["perplexity"], rel=0.01), name
+            assert variants[name]["perplexity"] == pytest.approx(base["perplexity"], rel=0.02), name
+        perplexity = [variants[name]["perplexity"] for name in ("full", "lora", "qlora")]
+        assert perplexity == pytest.approx([100.3, 101.6, 125], rel=0.05)
         assert variants["qlora"]["perplexity"] > base["perplexity"]
         assert base["perplexity"] == pytest.approx(102.3, rel=0.05)
-        # "the base model answers the 28 qa instructions with ROUGE-L 41, the full fine-tune with 34"; the adapters
-        # "lost less or nothing: QLoRA answers with 38, LoRA and merged with 44" (measured 40.8, 34.0, 38.0 and 43.6;
-        # on the earlier data the base scored 54 and every PyTorch fine-tune 27 to 36). The old +-1 around each.
-        assert base["rougeL"] == pytest.approx(41, abs=2)
+        # "the base model answers the 28 qa instructions with ROUGE-L 36, the full fine-tune with 31"; the adapters
+        # "lost nothing here: QLoRA answers with 42, LoRA and merged with 41, both above the base" (measured 36.5,
+        # 31.0, 42.0 and 41.1; with the default system message 40.8, 34.0, 36.4 to 41.6 and 43.6). +-1 around each.
+        assert base["rougeL"] == pytest.approx(36, abs=2)
         rouge = {name: variants[name]["rougeL"] for name in ("full", "qlora", "lora", "merged")}
-        # On AMD EPYCs, with their own kernels, QLoRA's answers scored 41.6 (2026-12-04) and 36.4 (AVX2, 2026-12-05):
-        # "38 (41.6 and 36.4 on two AMD EPYCs ...)".
-        assert {name: rouge[name] for name in ("full", "lora", "merged")} == pytest.approx(
-            {"full": 34, "lora": 43.6, "merged": 43.6}, abs=1)
-        assert any(rouge["qlora"] == pytest.approx(cpu, abs=1) for cpu in (38, 41.6, 36.4))
-        assert rouge["full"] < rouge["qlora"] and rouge["full"] < base["rougeL"] <= rouge["lora"] == rouge["merged"]
+        assert rouge == pytest.approx({"full": 31, "qlora": 42, "lora": 41.1, "merged": 41.1}, abs=1)
+        assert rouge["full"] < base["rougeL"] < min(rouge["lora"], rouge["qlora"]) and rouge["lora"] == rouge["merged"]
     assert variants["onnx_int4"]["size_mb"] < variants["merged"]["size_mb"]
     # The harness repeats exactly with the same seed, and gives the LoRA model the numbers section 2 computes by hand
     # with scikit-learn, numpy's bootstrap and the model's own loss (perplexity to 1e-4: batches are summed).
@@ -581,41 +580,41 @@ def check_06_eval(metrics: dict[str, Any], executed: Path) -> None:
         # "every field's share is 0"
         assert set(metrics["field_accuracy"]["fine-tuned"].values()) == {0.0} and metrics["time_misses_minutes_right"] == 0
     else:
-        # SmolLM2, 60 requests, 4 examples, lesson 03's adapter of 60 steps at 1e-3 (AMD EPYC, 2026-12-04; greedy: 5
-        # points for another CPU): zero-shot "no answer was valid JSON, and 98 % ran out of tokens"; few-shot "75 %
-        # valid JSON, 17 % matching the schema, field F1 0.18, no exact match"; the adapter "valid JSON every time,
-        # matched the schema 98 % of the time, reached field F1 0.82 and wrote the exact record for 52 %"; "its lead
-        # over few-shot prompting, 52 points of exact match, has a paired interval of 38 to 65 points, so this run
-        # shows it"; record perplexity "1.06 against 1.69"; "58 tokens against 513".
+        # SmolLM2, 60 requests, 4 examples, lesson 03's adapter of 60 steps at 1e-3 (AMD EPYC, AVX2, 2026-12-05;
+        # greedy: 5 points for another CPU): zero-shot "no answer was valid JSON, and 95 % ran out of tokens"; few-shot
+        # "70 % valid JSON, 13 % matching the schema, field F1 0.19, no exact match"; the adapter "valid JSON every
+        # time, matched the schema 95 % of the time, reached field F1 0.78 and wrote the exact record for 52 %"; "its
+        # lead over few-shot prompting, 52 points of exact match, has a paired interval of 40 to 63 points, so this run
+        # shows it"; record perplexity "1.06 against 1.68"; "42 tokens against 497".
         zero, few = extracted["zero-shot"], extracted["few-shot"]
         assert metrics["n_extract"] == 60 and metrics["n_shots"] == 4
         assert (metrics["params"]["extract_max_steps"], metrics["params"]["extract_learning_rate"]) == (60, 1e-3)
-        assert zero["parses"] == 0.0 and zero["cut_off"] == pytest.approx(0.98, abs=0.05)
-        assert few["parses"] == pytest.approx(0.75, abs=0.05) and few["matches_schema"] == pytest.approx(0.17, abs=0.05)
-        assert few["field_f1"] == pytest.approx(0.18, abs=0.05) and few["exact_match"] <= 0.05
+        assert zero["parses"] == 0.0 and zero["cut_off"] == pytest.approx(0.95, abs=0.05)
+        assert few["parses"] == pytest.approx(0.70, abs=0.05) and few["matches_schema"] == pytest.approx(0.13, abs=0.05)
+        assert few["field_f1"] == pytest.approx(0.19, abs=0.05) and few["exact_match"] <= 0.05
         assert tuned_extract["parses"] >= 0.95
-        assert tuned_extract["matches_schema"] == pytest.approx(0.98, abs=0.05)
-        assert tuned_extract["field_f1"] == pytest.approx(0.82, abs=0.05)
+        assert tuned_extract["matches_schema"] == pytest.approx(0.95, abs=0.05)
+        assert tuned_extract["field_f1"] == pytest.approx(0.78, abs=0.05)
         assert tuned_extract["exact_match"] == pytest.approx(0.517, abs=0.05)
         margin = metrics["extraction_margins"]["few-shot"]
-        assert margin["shown by this run"] and margin["interval"] == pytest.approx([0.383, 0.65], abs=0.05)
+        assert margin["shown by this run"] and margin["interval"] == pytest.approx([0.4, 0.633], abs=0.05)
         assert tuned_extract["record_perplexity"] < few["record_perplexity"]
         assert tuned_extract["record_perplexity"] == pytest.approx(1.06, rel=0.1)
-        assert few["record_perplexity"] == pytest.approx(1.69, rel=0.1)
-        assert tuned_extract["prompt_tokens"] == pytest.approx(58, abs=2)
-        assert few["prompt_tokens"] == pytest.approx(513, abs=5)
+        assert few["record_perplexity"] == pytest.approx(1.68, rel=0.1)
+        assert tuned_extract["prompt_tokens"] == pytest.approx(42, abs=2)
+        assert few["prompt_tokens"] == pytest.approx(497, abs=5)
         # Exercise 6.4's table: "the days, amounts, currencies and restaurants are all right; the time is right for only
-        # 48 % of the 44 requests that hold one, the intent for 88 % of the 60, and the meeting's companion and place
-        # for 44 % of 9"; "in 22 of its 23 wrong times the minutes are right"; the time is missed "more often than any
-        # other field (23 of 44)".
+        # 50 % of the 44 requests that hold one, the intent for 80 % of the 60, and the meeting's companion and place
+        # for 22 % of 9"; "in all 22 of its wrong times the minutes are right"; the time is missed "more often than any
+        # other field (22 of 44)".
         by_field, counts = metrics["field_accuracy"]["fine-tuned"], metrics["field_counts"]
         assert all(by_field[name] == 1.0 for name in ("day", "amount", "currency", "restaurant"))
         assert (counts["time"], counts["with"], counts["place"]) == (44, 9, 9)
-        assert by_field["time"] == pytest.approx(0.48, abs=0.07) and by_field["intent"] == pytest.approx(0.88, abs=0.05)
-        assert by_field["with"] == pytest.approx(0.44, abs=0.12) and by_field["place"] == pytest.approx(0.44, abs=0.12)
+        assert by_field["time"] == pytest.approx(0.50, abs=0.07) and by_field["intent"] == pytest.approx(0.80, abs=0.05)
+        assert by_field["with"] == pytest.approx(0.22, abs=0.12) and by_field["place"] == pytest.approx(0.22, abs=0.12)
         misses = {name: round(counts[name] * (1 - share)) for name, share in by_field.items()}
         assert max(misses, key=misses.get) == "time" and misses["time"] == metrics["time_misses"]
-        assert metrics["time_misses"] == pytest.approx(23, abs=3)
+        assert metrics["time_misses"] == pytest.approx(22, abs=3)
         assert metrics["time_misses_minutes_right"] >= metrics["time_misses"] - 2
     assert 0 < metrics["widest_ci"] < 0.3
     assert images_in(executed) >= 3  # confusion matrices, intervals, quality vs speed
