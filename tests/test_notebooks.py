@@ -635,17 +635,20 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert runs["eos_steps"] == (40 if tiny else 10)
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
-    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.093 < 0.134 (SmolLM2 0.216 < 0.460)
+    assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.093 < 0.134 (SmolLM2 0.117 < 0.267)
     # "the training loss goes to almost zero ... while the validation loss bottoms out early": measured 0.0006 at ci
-    # and below 0.00005 at cpu (printed as 0.0000), against best validation losses of 0.093 and 0.216.
+    # and below 0.00005 at cpu (printed as 0.0000), against best validation losses of 0.093 and 0.117.
     assert overfit["train_loss_end"] < min(0.005, overfit["val_loss_after"] / 10), overfit["train_loss_end"]
-    # "ends the run early (course-tiny: at step 80 of 200; SmolLM2: at step 15 of 18)"
+    # "On course-tiny it ends the run early, at step 80 of 200"; SmolLM2: "the patience ran out at step 18, the last:
+    # the run was not shortened"
     if tiny or smollm2_cpu:
-        assert (overfit["steps_after"], overfit["steps_before"]) == ((80, 200) if tiny else (15, 18))
-    # "moves little either way, within 5 points": measured 55.5 -> 56.5 %; "on SmolLM2 it went down (72.5 % to 68 %)"
+        assert (overfit["steps_after"], overfit["steps_before"]) == ((80, 200) if tiny else (18, 18))
+    # "On course-tiny it moves little, within 5 points": measured 55.5 -> 56.5 %; "on SmolLM2 it went up (87.5 % to
+    # 94 %)" (cpu, 2026-12-05; before the default system message was left out it went down, 72.5 % to 68 %)
     if smollm2_cpu:
-        assert (overfit["accuracy_before"], overfit["accuracy_after"]) == pytest.approx((0.725, 0.68), abs=0.005)
-    assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05
+        assert (overfit["accuracy_before"], overfit["accuracy_after"]) == pytest.approx((0.875, 0.94), abs=0.005)
+    if tiny:
+        assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05
     lr = metrics["learning_rate"]
     assert lr["diverged_before"] and not lr["diverged_after"]
     if smollm2_cpu:  # "SmolLM2-135M at 5e-5 (full) and 3e-4 (PEFT) at the cpu profile, six times"
@@ -668,10 +671,10 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
             plan[(shape, "full")]["estimate (GB)"]
     assert plan[("Phi-3-mini (3.8B) shape", "qlora")]["fits 16 GB?"] and plan[("Phi-3-mini (3.8B) shape", "lora")]["fits 16 GB?"]
     slow = metrics["slow"]
-    # Padding to 128 tokens: "39 % with course-tiny's tokenizer, 40 % with SmolLM2's" (deterministic counts: course-tiny
-    # measured 0.3945, SmolLM2 0.4037, 2026-12-03), and dynamic padding processes more real tokens per second
-    # (measured 1.72x, 1.41x on 2026-12-04; SmolLM2 1.6x-2.0x, side by side in one process).
-    assert slow["padding_share"] == pytest.approx(0.3945 if tiny else 0.4037, abs=0.005)
+    # Padding to 128 tokens: "39 % with course-tiny's tokenizer, 53 % with SmolLM2's" (deterministic counts: course-tiny
+    # measured 0.3945, 2026-12-03; SmolLM2 0.5287, 2026-12-05), and dynamic padding processes more real tokens per
+    # second (measured 1.72x, 1.41x on 2026-12-04; SmolLM2 1.6x-2.0x, side by side in one process).
+    assert slow["padding_share"] == pytest.approx(0.3945 if tiny else 0.5287, abs=0.005)
     assert slow["tokens_per_second_dynamic"] > slow["tokens_per_second_padded"]
     # Batches of 4: fewer real tokens per second than 16 for course-tiny (measured 0.41x, 0.29x, 0.47x); for SmolLM2,
     # since the head scores only the answer's positions, "batches of 8 ran at more real tokens per second than batches
@@ -679,28 +682,29 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     # asserts only the direction; before, batches of 4 had been the faster ones, 1.16x and 1.46x: README).
     assert slow["tokens_per_second_batch4"] < slow["tokens_per_second_dynamic"]
     template = metrics["template"]
-    # measured 13.5 % -> 56 % (SmolLM2 0 -> 84 %)
+    # measured 13.5 % -> 56 % (SmolLM2 0 -> 83 %)
     assert template["accuracy_after"] >= template["accuracy_before"] + 0.30
     eos = metrics["eos"]
     if tiny:
         # "every answer runs to the limit" (measured 20 -> 3.3 tokens)
         assert eos["mean_len_before"] == 20 and eos["mean_len_after"] < 8
     elif smollm2_cpu:
-        # "3.8 tokens, against 3.2 with EOS" (measured 3.84 and 3.16, 2026-12-03): greedy, so allow 0.3 for another
+        # "5.9 tokens, against 3.1 with EOS" (measured 5.92 and 3.14, 2026-12-05): greedy, so allow 0.3 for another
         # CPU; "only in part": below the limit.
-        assert (eos["mean_len_before"], eos["mean_len_after"]) == pytest.approx((3.84, 3.16), abs=0.3)
+        assert (eos["mean_len_before"], eos["mean_len_after"]) == pytest.approx((5.92, 3.14), abs=0.3)
     completion = metrics["completion_only"]
-    # measured 28.5 % -> 56 % (SmolLM2 30 -> 84 %)
+    # measured 28.5 % -> 56 % (SmolLM2 40 -> 83 %)
     assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10
     if tiny:  # "On course-tiny the gap is 27.5 points (28.5 % against 56 %, 2026-12-04)"
         assert (completion["accuracy_before"], completion["accuracy_after"]) == pytest.approx((0.285, 0.56), abs=0.005)
     leakage = metrics["leakage"]
     assert leakage["overlap_before"] == runs["overfit_phrases"] and leakage["overlap_after"] == 0
-    # "looks better than it is": "77 % against 53 %" (64 + 64 phrases; 2026-12-04); SmolLM2 "94 % against 87.5 %"
-    # (8 + 8: one phrase)
-    assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]
+    # "a model can look better than it is": "77 % against 53 %" (64 + 64 phrases; 2026-12-04); SmolLM2 (8 + 8, cpu,
+    # 2026-12-05) "shows no gap: 100 % on both"
+    if tiny:
+        assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]
     if tiny or smollm2_cpu:
-        measured = (0.766, 0.531) if tiny else (0.9375, 0.875)
+        measured = (0.766, 0.531) if tiny else (1.0, 1.0)
         assert (leakage["accuracy_leaky"], leakage["accuracy_clean"]) == pytest.approx(measured, abs=0.005)
     assert metrics["environment"]["failures"] == 0
     assert images_in(executed) >= 3
@@ -780,26 +784,30 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     assert precision["seconds_fp32"] > 0 and precision["seconds_bf16"] > 0  # printed, not compared: hardware decides
     if metrics["params"]["profile"] == "cpu":
         assert precision["model_id"] == config.SMOLLM2_135M
-        # "the gradients change by about 4 %" (measured 3.8 % on AMD EPYCs, 2026-12-03 and 2026-12-05, and on an Intel
-        # Xeon, 2026-12-04; 4.0 % on an AMD EPYC without fast bf16 kernels, 2026-12-05), "the loss ... between about
-        # 0.02 % and 0.2 % on the four CPUs measured" (0.0199 % on the Xeon with avx512_bf16; 0.19 % and 0.187 % on two
-        # EPYCs; 0.060 % on the EPYC without fast bf16 kernels: neither the maker nor the instructions decide it, so
-        # one range for every CPU). "On all four CPUs, and on course-tiny, the gradients moved at least ten times as
-        # much as the loss" (measured 20x on two EPYCs, 66x on the third, 191x on the Xeon).
+        # "the gradients change by about 4 %" (with SmolLM2's default system message: 3.8 % on AMD EPYCs, 2026-12-03
+        # and 2026-12-05, and on an Intel Xeon, 2026-12-04; 4.0 % on an AMD EPYC without fast bf16 kernels, 2026-12-05;
+        # without it, on that EPYC: 3.6 %), "the loss ... between about 0.02 % and 0.2 % on the four CPUs measured"
+        # (with the system message: 0.0199 % on the Xeon with avx512_bf16; 0.19 % and 0.187 % on two EPYCs; without it,
+        # 0.079 % on the EPYC without fast bf16 kernels, 0.060 % there with it: neither the maker nor the instructions
+        # decide it, so one range for every CPU). "On all four CPUs, and on course-tiny, the gradients moved at least
+        # ten times as much as the loss" (measured 20x on two EPYCs, 191x on the Xeon, 46x on the third EPYC: 66x
+        # there with the system message).
         assert 0.02 < precision["gradient_rel_change"] < 0.08
         assert 1e-4 < precision["loss_rel_change"] < 3e-3
         # "Without them bf16 is far slower: one step of SmolLM2 took 259 s against 8.7 s in float32 (30 times)" on an
-        # AMD EPYC with AVX2 (2026-12-05); a ratio of one run, so 5x asserted. With them, hardware decides: not compared.
+        # AMD EPYC with AVX2 (2026-12-05, with the system message; 195 s against 5.8 s, 34x, without it); a ratio of
+        # one run, so 5x asserted. With them, hardware decides: not compared.
         if precision.get("fast_bf16") is False:
             assert precision["seconds_bf16"] > 5 * precision["seconds_fp32"]
         assert precision["gradient_rel_change"] >= 10 * precision["loss_rel_change"]
-        # "about 5 % of SmolLM2's" round to 0 in fp16 (measured 5.1 %); "a third" lose precision (33 %); scaled by
-        # 65,536, "a few in a million" still round to 0 (measured 2.7e-6) and "more than ten" overflow (measured 15).
-        assert 0.03 < precision["fp16_underflow_share"] < 0.07 and 0.25 < precision["fp16_subnormal_share"] < 0.4
-        assert 0 < precision["fp16_underflow_share_scaled"] < 1e-5 and precision["fp16_overflow_scaled"] > 10
-        # Exercise 8.2's rule, run from GradScaler's 65,536: "on SmolLM2 ... several" skips (measured 3: the largest
-        # gradient, 7.9, fits fp16's 65,504 only at 8,192).
-        assert len(precision["scaler_skipped_at"]) >= 3 and precision["scaler_skipped_at"][0] == 2.0**16
+        # "about 5 % of SmolLM2's" round to 0 in fp16 (measured 5.3 %); "41 %" lose precision (41.2 %); scaled by
+        # 65,536, "a few in a million" still round to 0 (measured 3.2e-6) and "1" overflows (measured 1; 15 with the
+        # system message).
+        assert 0.03 < precision["fp16_underflow_share"] < 0.07 and 0.33 < precision["fp16_subnormal_share"] < 0.48
+        assert 0 < precision["fp16_underflow_share_scaled"] < 1e-5 and precision["fp16_overflow_scaled"] == 1
+        # Exercise 8.2's rule, run from GradScaler's 65,536: "on SmolLM2 the same two" skips, 65,536 and 32,768 (the
+        # largest gradient, 2.7, fits fp16's 65,504 at 16,384; with the system message 3 skips: 7.9 fit only at 8,192).
+        assert precision["scaler_skipped_at"] == [2.0**16, 2.0**15] and precision["scaler_scale_that_fits"] == 2.0**14
         assert precision["largest_gradient"] * precision["scaler_scale_that_fits"] <= 65504
     else:
         assert precision["model_id"] == metrics["params"]["model_id"] == config.COURSE_TINY
