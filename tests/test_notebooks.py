@@ -1031,28 +1031,33 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
         assert all(round(abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]), 6) <= 0.01
                    for name in ("f16", "q8_0", "Q4_K_M"))
     else:
-        # (2026-12-03) "95.5 % still the same at q8_0, 92.5 % at Q4_K_M"; "accuracy moved either way: q8_0 scores
-        # 81.5 % and Q4_K_M 87 % (82 % and 86.5 % on the second CPU, 82 % and 86 % on the third ...)" against PyTorch's
-        # 84 % (79-89 %); "the ONNX int4 export of the same adapter scores 43 % (40 % and 41.5 % on the other two)" (AMD
-        # EPYCs with AVX-512 and with AVX2 only, 2026-12-05; lesson 05's check asserts 43 % within 3 points; here: far
-        # below Q4_K_M's).
-        assert metrics["parity"]["q8_0"] == pytest.approx(0.955, abs=0.03)
-        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.925, abs=0.03)
-        assert torch_scores["accuracy"] == pytest.approx(0.84, abs=0.005)
-        assert torch_scores["accuracy_ci"] == pytest.approx([0.79, 0.89], abs=0.005)
-        assert 0.815 - 1e-9 <= scores["GGUF q8_0"]["accuracy"] <= 0.82 + 1e-9
-        assert 0.86 - 1e-9 <= scores["GGUF Q4_K_M"]["accuracy"] <= 0.87 + 1e-9
+        # The table's current run (AMD EPYC with AVX2 only, 2026-12-05, without the default system message): answers
+        # the same "100 / 96.5 / 89 %"; PyTorch "83 % (78-88 %)" (0.775-0.88); "q8_0 / Q4_K_M 80.5 / 85 %", "by four
+        # or five answers of 200"; ONNX int4 "33.5 %", "less than half of the fine-tune" (lesson 05's check asserts
+        # 33.5 % within 3 points; here: far below Q4_K_M's). With the message: 95.5-96 / 92.5 %, PyTorch 84 % (79-89 %),
+        # q8_0 81.5-82 %, Q4_K_M 86-87 %, ONNX int4 40-43 % on three CPUs. The accuracy ranges keep the widths of the
+        # earlier ones (one answer for q8_0, two for Q4_K_M, six for ONNX int4), centred on this run's.
+        assert metrics["parity"]["q8_0"] == pytest.approx(0.965, abs=0.03)
+        assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.89, abs=0.03)
+        assert torch_scores["accuracy"] == pytest.approx(0.83, abs=0.005)
+        assert torch_scores["accuracy_ci"] == pytest.approx([0.775, 0.88], abs=0.005)
+        assert 0.8025 - 1e-9 <= scores["GGUF q8_0"]["accuracy"] <= 0.8075 + 1e-9
+        assert 0.845 - 1e-9 <= scores["GGUF Q4_K_M"]["accuracy"] <= 0.855 + 1e-9
         assert scores["GGUF q8_0"]["accuracy"] < torch_scores["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"]
-        assert 0.40 - 1e-9 <= scores["ONNX int4"]["accuracy"] <= 0.43 + 1e-9
+        assert all(0.02 - 1e-9 <= abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]) <= 0.025 + 1e-9
+                   for name in ("q8_0", "Q4_K_M"))
+        assert 0.32 - 1e-9 <= scores["ONNX int4"]["accuracy"] <= 0.35 + 1e-9
         assert scores["ONNX int4"]["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"] - 0.2
-        # "every GGUF file decodes several times faster than PyTorch (3.7 to 6.6 times in the three runs)" (two runs:
-        # 4.2-5.8 and 5.7-6.6 times; 3.7-4.7 on an AMD EPYC with AVX2 only, 2026-12-05): at least three times, a ratio
-        # within one run. Their order among themselves changed between runs, and is not claimed.
+        assert scores["ONNX int4"]["accuracy"] < torch_scores["accuracy"] / 2
+        # "every GGUF file decodes several times faster than PyTorch (3.6 to 4.3 times in the current run, 3.7 to 6.6
+        # times in the three earlier ones)" (current: AMD EPYC with AVX2 only, 2026-12-05; earlier: 4.2-5.8 and 5.7-6.6
+        # times, and 3.7-4.7 on that EPYC with the default system message): at least three times, a ratio within one
+        # run. Their order among themselves changed between runs, and is not claimed.
         assert min(speed[f"GGUF {name}"] for name in files) > 3 * speed["PyTorch fp32 (merged)"]
     # Section 7: without the template no answer is right, and almost all are empty (the first token ends the turn);
     # without the stop every answer runs to the 48-token limit, though its first word is still the label; "on SmolLM2
     # it took five to nine times as long" (measured 8.9, 8.0 and 6.3 times, and 5.1 on an AMD EPYC with AVX2 only,
-    # 2026-12-05; asserted: over 3 times, within one run).
+    # 2026-12-05; 5.7 there without the default system message; asserted: over 3 times, within one run).
     # On course-tiny an answer takes about a millisecond either way, so no time is claimed there (2.8-5.3 times).
     right, bare, no_stop = (trap["the model's template, stop at end of turn"], trap["no template"],
                             trap["the model's template, no stop"])
