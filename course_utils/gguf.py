@@ -227,7 +227,7 @@ SYSTEM_SLOT, PROMPT_SLOT = "\x00SYSTEM\x00", "\x00PROMPT\x00"
 
 
 def default_system_prompt(tokenizer: Any) -> str | None:
-    """The system message the chat template adds when a conversation has none, or None (`models.default_system_message`).
+    """The system message the template adds to a conversation without one, or None (`models.default_system_message`).
 
     The course's tokenizers have it dropped (`models.load_tokenizer`), so on them this is None at every profile.
     """
