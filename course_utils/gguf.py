@@ -223,25 +223,16 @@ def gguf_variant(name: str, path: Path, tokenizer: Any, threads: int | None = No
 
 
 # --- Ollama ----------------------------------------------------------------------------------------------------------
-SYSTEM_SLOT, PROMPT_SLOT = "\x00SYSTEM\x00", "\x00PROMPT\x00"
-
-
-def default_system_prompt(tokenizer: Any) -> str | None:
-    """The system message the template adds to a conversation without one, or None (`models.default_system_message`).
-
-    The course's tokenizers have it dropped (`models.load_tokenizer`), so on them this is None at every profile.
-    """
-    from course_utils import models
-
-    return models.default_system_message(tokenizer)
-
-
 def ollama_template(tokenizer: Any) -> str:
     """The tokenizer's chat template for one question, as an Ollama TEMPLATE (Go template with .System, .Prompt).
 
     Rendered from the tokenizer's own Jinja template with placeholders, so it is the text the model was trained on.
+    The course's tokenizers have no default system message (`models.load_tokenizer`), so their TEMPLATE has no
+    `.System`.
     """
-    system = default_system_prompt(tokenizer)
+    from course_utils.models import PROMPT_SLOT, SYSTEM_SLOT, default_system_message
+
+    system = default_system_message(tokenizer)
     messages = [{"role": "user", "content": PROMPT_SLOT}]
     if system is not None:
         messages.insert(0, {"role": "system", "content": SYSTEM_SLOT})
@@ -253,8 +244,10 @@ def modelfile(gguf_name: str, tokenizer: Any, stops: Sequence[str]) -> str:
     """An Ollama Modelfile for a GGUF file beside it: its template, default system prompt, stop tokens, greedy."""
     if not stops:
         raise ValueError("stops must name at least one token that ends a turn (the tokenizer's end-of-turn token)")
+    from course_utils.models import default_system_message
+
     lines = [f"FROM ./{gguf_name}", f'TEMPLATE """{ollama_template(tokenizer)}"""']
-    system = default_system_prompt(tokenizer)
+    system = default_system_message(tokenizer)
     if system is not None:
         lines.append(f'SYSTEM """{system}"""')
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]

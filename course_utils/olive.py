@@ -112,11 +112,9 @@ def loadable_model_copy(model_dir: Path, output_dir: Path, chat_template: str | 
             config = json.loads(config_path.read_text())
             if config.get("tokenizer_class") == "TokenizersBackend":
                 config["tokenizer_class"] = "PreTrainedTokenizerFast"
+            if chat_template is not None:
+                config.pop("chat_template", None)  # one place for the template: the .jinja file below
             config_path.write_text(json.dumps(config, indent=2))
         if chat_template is not None:
-            config = json.loads(config_path.read_text()) if config_path.exists() else {}
-            if "chat_template" in config:  # one place for the template: the .jinja file
-                del config["chat_template"]
-                config_path.write_text(json.dumps(config, indent=2))
             (staging / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
     return Path(output_dir)

@@ -48,7 +48,7 @@ def test_converter_error_is_the_last_error_line() -> None:
 def test_the_modelfile_gives_the_prompt_the_tokenizer_gives() -> None:
     """Course-tiny's template has no system turn: the Modelfile has no SYSTEM, and renders the same text."""
     tokenizer = models.load_tokenizer(config.COURSE_TINY)
-    assert gguf.default_system_prompt(tokenizer) is None
+    assert models.default_system_message(tokenizer) is None
     text = gguf.modelfile("model.gguf", tokenizer, ["<|im_end|>"])
     assert text.startswith("FROM ./model.gguf\n") and "SYSTEM" not in text
     assert gguf.modelfile_stops(text) == ["<|im_end|>"]
@@ -65,7 +65,7 @@ def test_the_modelfile_keeps_smollm2s_default_system_prompt_where_the_tokenizer_
     question = "What is the tone?"
     for keep in (True, False):  # the course's tokenizer drops it (models.load_tokenizer); keep_default_system keeps it
         tokenizer = models.load_tokenizer(str(model_import.packaged_folder()), keep_default_system=keep)
-        system = gguf.default_system_prompt(tokenizer)
+        system = models.default_system_message(tokenizer)
         assert (system or "").startswith("You are a helpful AI assistant named SmolLM") is keep
         text = gguf.modelfile("model.gguf", tokenizer, ["<|im_end|>"])
         assert ("SYSTEM" in text) is keep
