@@ -317,11 +317,12 @@ def check_04_qlora(metrics: dict[str, Any], executed: Path) -> None:
         # AMD EPYC with AVX2 only (2026-12-05): 68.5 %, interval -22.5 to -9 (the lesson's table of runs). All of
         # these had SmolLM2's default system message in every prompt. Without it, as the course prompts now (lesson 01
         # section 4; the table's last row, AMD EPYC with AVX2 only, 2026-12-05): "61.5 % against LoRA's 83 %,
-        # -29.5 to -14 points", so "every run shows a cost: at least 9 points, and up to 22 to 29.5". The bounds keep
-        # the 1.5 points of slack the earlier ones had.
+        # -29.5 to -14 points", and on an AMD EPYC with AVX-512 (2026-12-05, the table's last row) 58.5 %, -32.5 to -17,
+        # so "every run shows a cost: at least 9 points, and up to 22 to 32.5". The bounds keep the 1.5 points of slack
+        # the earlier ones had, and QLoRA's accuracy 3 points around the two runs without the message.
         assert metrics["lora_accuracy"] == pytest.approx(0.83, abs=0.03)
-        assert metrics["qlora_accuracy"] == pytest.approx(0.615, abs=0.03)
-        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.31 and high < -0.125
+        assert 0.555 <= metrics["qlora_accuracy"] <= 0.645
+        assert low <= metrics["qlora_minus_lora"] <= high and low >= -0.34 and high < -0.125
     # printed, never asserted as faster or slower: a timing ("0.93 to 1.34 times ... in five runs up to 2026-12-03, and
     # 2.24 times ... on an AMD EPYC with AVX2 only", 2.27 times there without the default system message; 2.84 times on
     # that EPYC at ci)
@@ -457,10 +458,12 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
             # SmolLM2: "44 % (auto-opt), 36 % (the config workflow) and 33.5 % (section 3), against 83 % in PyTorch"
             # (2026-12-05; the export is deterministic; allow 3 points for another CPU). "Every int4 route lost about
             # half of the fine-tune or more, Olive's and the course's alike (they kept 53 %, 43 % and 40 % of its
-            # accuracy)"; require 40-60 %. (With the default system message, 2026-12-03: 38 %, 46 % and 43 % against
-            # 84 %. On the earlier tone data Olive's routes, 46.5 % and 38 %, had lost less than the course's 28 %.)
+            # accuracy)"; require at most 60 % kept, and at least 39 % (on an AMD EPYC with AVX-512, 2026-12-05: 44 %,
+            # 37.5 % and 33 %, keeping 53 %, 45 % and 39.8 %). (With the default system message, 2026-12-03: 38 %, 46 %
+            # and 43 % against 84 %. On the earlier tone data Olive's routes, 46.5 % and 38 %, had lost less than the
+            # course's 28 %.)
             assert [accuracy[name] for name in routes] == pytest.approx([0.44, 0.36, 0.335], abs=0.03)
-            assert all(0.4 <= accuracy[name] / lora <= 0.6 for name in routes), [accuracy[name] for name in routes]
+            assert all(0.39 <= accuracy[name] / lora <= 0.6 for name in routes), [accuracy[name] for name in routes]
             assert lora == pytest.approx(0.83, abs=0.03)
             assert olive["adapter_file_kb"] / 1024 == pytest.approx(3.8, abs=0.1)
         # "The adapter olive finetune trained ... scores far lower": measured 4.5 % against 56 % at ci and 24.5 % against
@@ -1037,20 +1040,23 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
         # or five answers of 200"; ONNX int4 "33.5 %", "less than half of the fine-tune" (lesson 05's check asserts
         # 33.5 % within 3 points; here: far below Q4_K_M's). With the message: 95.5-96 / 92.5 %, PyTorch 84 % (79-89 %),
         # q8_0 81.5-82 %, Q4_K_M 86-87 %, ONNX int4 40-43 % on three CPUs. The accuracy ranges keep the widths of the
-        # earlier ones (one answer for q8_0, two for Q4_K_M, six for ONNX int4), centred on this run's.
+        # earlier ones (one answer for q8_0, two for Q4_K_M, six for ONNX int4), around this run's and the second
+        # current run's (AMD EPYC with AVX-512, 2026-12-05: q8_0 82 %, Q4_K_M 86.5 %, "two (q8_0) and seven (Q4_K_M)"
+        # answers of 200 from PyTorch's; parity 100 / 95.5 / 88 %).
         assert metrics["parity"]["q8_0"] == pytest.approx(0.965, abs=0.03)
         assert metrics["parity"]["Q4_K_M"] == pytest.approx(0.89, abs=0.03)
         assert torch_scores["accuracy"] == pytest.approx(0.83, abs=0.005)
         assert torch_scores["accuracy_ci"] == pytest.approx([0.775, 0.88], abs=0.005)
-        assert 0.8025 - 1e-9 <= scores["GGUF q8_0"]["accuracy"] <= 0.8075 + 1e-9
-        assert 0.845 - 1e-9 <= scores["GGUF Q4_K_M"]["accuracy"] <= 0.855 + 1e-9
+        assert 0.8025 - 1e-9 <= scores["GGUF q8_0"]["accuracy"] <= 0.8225 + 1e-9
+        assert 0.845 - 1e-9 <= scores["GGUF Q4_K_M"]["accuracy"] <= 0.87 + 1e-9
         assert scores["GGUF q8_0"]["accuracy"] < torch_scores["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"]
-        assert all(0.02 - 1e-9 <= abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]) <= 0.025 + 1e-9
+        assert all(0.01 - 1e-9 <= abs(scores[f"GGUF {name}"]["accuracy"] - torch_scores["accuracy"]) <= 0.035 + 1e-9
                    for name in ("q8_0", "Q4_K_M"))
         assert 0.32 - 1e-9 <= scores["ONNX int4"]["accuracy"] <= 0.35 + 1e-9
         assert scores["ONNX int4"]["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"] - 0.2
         assert scores["ONNX int4"]["accuracy"] < torch_scores["accuracy"] / 2
-        # "every GGUF file decodes several times faster than PyTorch (3.6 to 4.3 times in the current run, 3.7 to 6.6
+        # "every GGUF file decodes several times faster than PyTorch (3.6 to 4.3 times and 4.5 to 5.2 times in the two
+        # current runs, 3.7 to 6.6
         # times in the three earlier ones)" (current: AMD EPYC with AVX2 only, 2026-12-05; earlier: 4.2-5.8 and 5.7-6.6
         # times, and 3.7-4.7 on that EPYC with the default system message): at least three times, a ratio within one
         # run. Their order among themselves changed between runs, and is not claimed.
