@@ -629,13 +629,17 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     # The SmolLM2 numbers the prose gives were measured at the cpu profile (its rates and batch of 8); at the gpu
     # profile (other rates, batches of 16) only the directions are claimed.
     smollm2_cpu = not tiny and metrics["params"]["profile"] == "cpu"
-    # The demonstration runs are the ones the prose names for each kind of model.
+    # The demonstration runs are the ones the prose names for each kind of model. Section 1 (and 5d) runs course-tiny
+    # at the cpu profile, as lesson 08's training runs do: "overfit_model" says which model ran it.
     runs = metrics["section_runs"]
-    assert (runs["overfit_phrases"], runs["overfit_steps"]) == ((64, 200) if tiny else (8, 18))
-    if tiny or smollm2_cpu:  # "64 phrases for 200 steps (50 passes)", "8 phrases for 18 steps (18 passes)"
-        passes = runs["overfit_steps"] * metrics["params"]["batch_size"] // runs["overfit_phrases"]
-        assert passes == (50 if tiny else 18)
-    assert runs["overfit_rate"] == (None if tiny else 3e-4)  # "six times that rate, 3e-4, held constant"
+    overfit_tiny = runs["overfit_model"] == config.COURSE_TINY
+    assert overfit_tiny or not tiny  # course-tiny's lesson runs it throughout
+    overfit_smollm2_cpu = not overfit_tiny and metrics["params"]["profile"] == "cpu"
+    assert (runs["overfit_phrases"], runs["overfit_steps"]) == ((64, 200) if overfit_tiny else (8, 18))
+    if overfit_tiny or overfit_smollm2_cpu:  # "64 phrases for 200 steps (50 passes)", "8 phrases for 18 steps"
+        passes = runs["overfit_steps"] * runs["overfit_batch_size"] // runs["overfit_phrases"]
+        assert passes == (50 if overfit_tiny else 18)
+    assert runs["overfit_rate"] == (None if overfit_tiny else 3e-4)  # "six times that rate, 3e-4, held constant"
     assert runs["eos_steps"] == (40 if tiny else 10)
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
@@ -643,15 +647,22 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     # "the training loss goes to almost zero ... while the validation loss bottoms out early": measured 0.0006 at ci
     # and below 0.00005 at cpu (printed as 0.0000), against best validation losses of 0.093 and 0.117.
     assert overfit["train_loss_end"] < min(0.005, overfit["val_loss_after"] / 10), overfit["train_loss_end"]
-    # "On course-tiny it ends the run early, at step 80 of 200"; SmolLM2: "the patience ran out at step 18, the last:
-    # the run was not shortened"
-    if tiny or smollm2_cpu:
-        assert (overfit["steps_after"], overfit["steps_before"]) == ((80, 200) if tiny else (18, 18))
-    # "On course-tiny it moves little, within 5 points": measured 55.5 -> 56.5 %; "on SmolLM2 it went up (87.5 % to
-    # 94 %)" (cpu, 2026-12-05; before the default system message was left out it went down, 72.5 % to 68 %)
-    if smollm2_cpu:
-        assert (overfit["accuracy_before"], overfit["accuracy_after"]) == pytest.approx((0.875, 0.94), abs=0.005)
+    # "On course-tiny it ends the run early, at step 80 of 200" (ci, portable kernels; at the cpu profile course-tiny
+    # runs the CPU's fastest kernels, so only "early" is claimed there); SmolLM2 (cpu, -p model_id): "the patience ran
+    # out at step 18, the last: the run was not shortened"
     if tiny:
+        assert (overfit["steps_after"], overfit["steps_before"]) == (80, 200)
+    elif overfit_tiny:
+        assert overfit["steps_after"] < overfit["steps_before"] == 200
+    if overfit_smollm2_cpu:
+        assert (overfit["steps_after"], overfit["steps_before"]) == (18, 18)
+    # "On course-tiny it moves little, within 5 points": measured 55.5 -> 56.5 %; "on SmolLM2 it went up (87.5 % to
+    # 94 % on the EPYC with AVX2 only, 84 % to 91.5 % on the one with AVX-512)" (cpu, 2026-12-05; before the default
+    # system message was left out it went down, 72.5 % to 68 %)
+    if overfit_smollm2_cpu:
+        assert 0.835 <= overfit["accuracy_before"] <= 0.88 and 0.91 <= overfit["accuracy_after"] <= 0.945, overfit
+        assert overfit["accuracy_after"] > overfit["accuracy_before"]
+    if overfit_tiny:
         assert abs(overfit["accuracy_after"] - overfit["accuracy_before"]) <= 0.05
     lr = metrics["learning_rate"]
     assert lr["diverged_before"] and not lr["diverged_after"]
@@ -705,9 +716,9 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     assert leakage["overlap_before"] == runs["overfit_phrases"] and leakage["overlap_after"] == 0
     # "a model can look better than it is": "77 % against 53 %" (64 + 64 phrases; 2026-12-04); SmolLM2 (8 + 8, cpu,
     # 2026-12-05) "shows no gap: 100 % on both"
-    if tiny:
+    if overfit_tiny:
         assert leakage["accuracy_leaky"] > leakage["accuracy_clean"]
-    if tiny or smollm2_cpu:
+    if tiny or overfit_smollm2_cpu:
         measured = (0.766, 0.531) if tiny else (1.0, 1.0)
         assert (leakage["accuracy_leaky"], leakage["accuracy_clean"]) == pytest.approx(measured, abs=0.005)
     assert metrics["environment"]["failures"] == 0
