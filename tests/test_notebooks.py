@@ -644,16 +644,18 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     # Every "after" is better than its "before", in the stated direction.
     overfit = metrics["overfitting"]
     assert overfit["val_loss_after"] < overfit["val_loss_before"]  # measured 0.093 < 0.134 (SmolLM2 0.117 < 0.267)
-    # "the training loss goes to almost zero ... while the validation loss bottoms out early": measured 0.0006 at ci
-    # and below 0.00005 at cpu (printed as 0.0000), against best validation losses of 0.093 and 0.117.
+    # "the training loss goes to almost zero ... while the validation loss bottoms out early": course-tiny measured
+    # 0.0006 at ci and at cpu (AMD EPYC with AVX-512, 2026-12-05), SmolLM2 below 0.00005 (printed as 0.0000), against
+    # best validation losses of 0.093 and 0.117.
     assert overfit["train_loss_end"] < min(0.005, overfit["val_loss_after"] / 10), overfit["train_loss_end"]
-    # "On course-tiny it ends the run early, at step 80 of 200" (ci, portable kernels; at the cpu profile course-tiny
-    # runs the CPU's fastest kernels, so only "early" is claimed there); SmolLM2 (cpu, -p model_id): "the patience ran
-    # out at step 18, the last: the run was not shortened"
+    # "On course-tiny it ends the run early, at step 80 of 200 at the ci profile, and at the same step at the cpu
+    # profile on an AMD EPYC with AVX-512" (ci: portable kernels; at the cpu profile course-tiny runs the CPU's fastest
+    # kernels, which "on another CPU need not stop at the same step": one evaluation either way is allowed there);
+    # SmolLM2 (cpu, -p model_id): "the patience ran out at step 18, the last: the run was not shortened"
     if tiny:
         assert (overfit["steps_after"], overfit["steps_before"]) == (80, 200)
     elif overfit_tiny:
-        assert overfit["steps_after"] < overfit["steps_before"] == 200
+        assert 60 <= overfit["steps_after"] <= 100 and overfit["steps_before"] == 200, overfit
     if overfit_smollm2_cpu:
         assert (overfit["steps_after"], overfit["steps_before"]) == (18, 18)
     # "On course-tiny it moves little, within 5 points": measured 55.5 -> 56.5 %; "on SmolLM2 it went up (87.5 % to
@@ -708,8 +710,10 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
         # CPU; "only in part": below the limit.
         assert (eos["mean_len_before"], eos["mean_len_after"]) == pytest.approx((5.92, 3.14), abs=0.3)
     completion = metrics["completion_only"]
-    # measured 28.5 % -> 56 % (SmolLM2 40 -> 83 %)
+    # measured 28.5 % -> 56 % (SmolLM2 at cpu: "40 % against 83 %, on both EPYCs", 2026-12-05)
     assert completion["accuracy_after"] > completion["accuracy_before"] + 0.10
+    if smollm2_cpu:
+        assert (completion["accuracy_before"], completion["accuracy_after"]) == pytest.approx((0.40, 0.83), abs=0.005)
     if tiny:  # "On course-tiny the gap is 27.5 points (28.5 % against 56 %, 2026-12-04)"
         assert (completion["accuracy_before"], completion["accuracy_after"]) == pytest.approx((0.285, 0.56), abs=0.005)
     leakage = metrics["leakage"]
@@ -721,6 +725,8 @@ def check_07_troubleshooting(metrics: dict[str, Any], executed: Path) -> None:
     if tiny or overfit_smollm2_cpu:
         measured = (0.766, 0.531) if tiny else (1.0, 1.0)
         assert (leakage["accuracy_leaky"], leakage["accuracy_clean"]) == pytest.approx(measured, abs=0.005)
+    elif overfit_tiny:  # "at the cpu profile alike on an AMD EPYC with AVX-512"; elsewhere 3 phrases of 64 either way
+        assert (leakage["accuracy_leaky"], leakage["accuracy_clean"]) == pytest.approx((0.766, 0.531), abs=0.05)
     assert metrics["environment"]["failures"] == 0
     assert images_in(executed) >= 3
 
