@@ -1073,10 +1073,10 @@ def check_10_gguf(metrics: dict[str, Any], executed: Path) -> None:
         assert scores["ONNX int4"]["accuracy"] < scores["GGUF Q4_K_M"]["accuracy"] - 0.2
         assert scores["ONNX int4"]["accuracy"] < torch_scores["accuracy"] / 2
         # "every GGUF file decodes several times faster than PyTorch (3.6 to 4.3 times and 4.5 to 5.2 times in the two
-        # current runs, 3.7 to 6.6
-        # times in the three earlier ones)" (current: AMD EPYC with AVX2 only, 2026-12-05; earlier: 4.2-5.8 and 5.7-6.6
-        # times, and 3.7-4.7 on that EPYC with the default system message): at least three times, a ratio within one
-        # run. Their order among themselves changed between runs, and is not claimed.
+        # current runs, 3.7 to 6.6 times in the three earlier ones)" (current: AMD EPYCs with AVX2 only and with
+        # AVX-512, 2026-12-05; earlier: 4.2-5.8 and 5.7-6.6 times, and 3.7-4.7 on the AVX2 EPYC with the default
+        # system message): at least three times, a ratio within one run. Their order among themselves changed between
+        # runs, and is not claimed.
         assert min(speed[f"GGUF {name}"] for name in files) > 3 * speed["PyTorch fp32 (merged)"]
     # Section 7: without the template no answer is right, and almost all are empty (the first token ends the turn);
     # without the stop every answer runs to the 48-token limit, though its first word is still the label; "on SmolLM2
