@@ -298,6 +298,7 @@ LESSON_VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "sweep_ranks": ("03", _validate_sweep_ranks),
     "n_parity": ("05", _validate_positive_int),
     "speed_model_id": ("05", _validate_speed_model_id),
+    "olive_finetune": ("05", _validate_optional_bool),
     "memory_budget_gb": ("07", _validate_memory_budget),
     "base_dpo": ("09", _validate_optional_bool),
     "export_onnx": ("09", _validate_optional_bool),
