@@ -471,14 +471,13 @@ def check_05_export(metrics: dict[str, Any], executed: Path) -> None:
         # fp32 (in bf16 11.5 % and 23.5 %; 4-24 % in four runs on the earlier tone data; Olive's training does not
         # repeat from run to run); require 15 points lower. "about the same in bf16" is a one-day measurement by hand
         # (README, as the lesson says), not asserted: the lesson trains only in fp32.
-        # It runs by default on course-tiny and on a GPU; SmolLM2 on a CPU trains it only with olive_finetune True
-        # ("about 3 minutes": 182 s on an AMD EPYC with AVX-512, 2026-12-05).
-        import torch  # the test runs where the lesson ran
-
-        chosen = metrics["params"]["model_id"] == config.COURSE_TINY or torch.cuda.is_available()
+        # It runs by default on course-tiny only; another model trains it only with olive_finetune True (SmolLM2:
+        # "3 to 7 minutes on 2 cores", 182 s on an AMD EPYC with AVX-512 on 2026-12-05, 450 s on an Intel Xeon).
+        chosen = metrics["params"]["model_id"] == config.COURSE_TINY
         assert olive["finetune_ran"] == (chosen if metrics["olive_finetune"] is None else metrics["olive_finetune"])
-        assert olive["finetune_ran"] == ("olive finetune's adapter, PyTorch" in accuracy)
-        if olive["finetune_ran"]:
+        ran = olive["finetune_ran"]
+        assert ran == ("olive finetune's adapter, PyTorch" in accuracy) == ("finetune" in olive["seconds"])
+        if ran:
             assert accuracy["olive finetune's adapter, PyTorch"] <= lora - 0.15
         # "the course keeps [the head] at 8 bits and Olive quantizes to 4"; the embeddings: "the course quantizes [them]
         # to 4 bits and Olive keeps [them] in 32, so Olive's files are larger" (measured 0.48 and 0.41 MB against 0.23).
