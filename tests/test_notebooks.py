@@ -810,6 +810,8 @@ def check_08_scale_out(metrics: dict[str, Any], executed: Path) -> None:
     precision = metrics["mixed_precision"]
     assert precision["trl_default_bf16"] is True
     assert precision["seconds_fp32"] > 0 and precision["seconds_bf16"] > 0  # printed, not compared: hardware decides
+    # "... and both precisions are compared on the batch's first 4 phrases" where bf16 is slow; else the whole batch.
+    assert precision["compared_phrases"] == (metrics["params"]["batch_size"] if precision["fast_bf16"] else 4)
     if metrics["params"]["profile"] == "cpu":
         assert precision["model_id"] == config.SMOLLM2_135M
         # "the gradients change by about 4 %" (with SmolLM2's default system message: 3.8 % on AMD EPYCs, 2026-12-03
