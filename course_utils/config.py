@@ -310,11 +310,12 @@ PATH_PARAMETERS = ("model_id", "speed_model_id", "tone_train", "tone_test", "qa_
                    "preference_train", "preference_test", "accelerate_config")
 
 
-def sweep_ranks(value: Any, lora_r: int) -> list[int]:
-    """The ranks lesson 03 trains beside `lora_r`, in order: None gives lora_r // 4 and 4 * lora_r; "" none; else
-    the comma-separated ranks (a string like "2,32", one int, or a list), without lora_r itself."""
+def sweep_ranks(value: Any, lora_r: int, below: bool = True) -> list[int]:
+    """The ranks lesson 03 trains beside `lora_r`, in order: None gives lora_r // 4 and 4 * lora_r (4 * lora_r alone
+    when `below` is False); "" none; else the comma-separated ranks (a string like "2,32", one int, or a list),
+    without lora_r itself."""
     if value is None:
-        chosen = [max(1, lora_r // 4), 4 * lora_r]
+        chosen = [max(1, lora_r // 4), 4 * lora_r] if below else [4 * lora_r]
     elif _is_int(value):
         chosen = [value]
     elif isinstance(value, str):

@@ -46,6 +46,11 @@ def test_lesson_03s_sweep_ranks_leave_out_its_own_rank(value: object, ranks: lis
     assert config.sweep_ranks(value, 8) == ranks
 
 
+def test_lesson_03s_default_ranks_without_the_one_below() -> None:
+    # A real model on a CPU: 4 r alone by default; ranks given are kept as they are.
+    assert config.sweep_ranks(None, 8, below=False) == [32] and config.sweep_ranks("2,32", 8, below=False) == [2, 32]
+
+
 def test_unknown_profile_lists_the_profiles() -> None:
     with pytest.raises(ValueError, match="profile must be one of ci, cpu, gpu"):
         config.resolve_params("laptop")

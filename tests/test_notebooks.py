@@ -209,11 +209,17 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     # rank. Accuracy claims rest on intervals (one seed, 200 phrases: measured 55.5 % -> 56 % -> 32.5 % at ci on
     # 2026-12-04, each about +-7 points; 37.5 % -> 83 % -> 96.5 % on SmolLM2 on 2026-12-05), so the orderings the prose
     # names are asserted through the paired steps below, not from the accuracies alone.
+    # By default a real model on a CPU (SmolLM2 at the cpu profile) trains 4 r alone: "each rank is another training,
+    # about 80 s on 2 cores".
+    real_on_cpu = real and metrics["params"]["profile"] == "cpu"
     sweep = {row["r"]: row for row in metrics["rank_sweep"]}
-    assert list(sweep) == [2, 8, 32]
+    assert list(sweep) == ([8, 32] if real_on_cpu else [2, 8, 32])
     assert sweep[8]["accuracy"] == metrics["lora_accuracy"] and sweep[8]["adapter_mb"] == metrics["adapter_mb"]
-    assert sweep[2]["adapter_mb"] < sweep[8]["adapter_mb"] < sweep[32]["adapter_mb"]
-    assert sweep[32]["trainable_params"] == 16 * sweep[2]["trainable_params"]
+    assert sweep[8]["adapter_mb"] < sweep[32]["adapter_mb"]
+    assert sweep[32]["trainable_params"] == 4 * sweep[8]["trainable_params"]
+    if not real_on_cpu:
+        assert sweep[2]["adapter_mb"] < sweep[8]["adapter_mb"]
+        assert sweep[32]["trainable_params"] == 16 * sweep[2]["trainable_params"]
     for row in sweep.values():
         low, high = row["accuracy_ci"]
         # "uncertain by several points (by fewer near 100 %, as SmolLM2's r = 32 shows at the cpu profile)": over 5
@@ -222,20 +228,25 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
         assert low <= row["accuracy"] <= high and high - low < 0.25 and (near_edge or 0.05 < high - low)
     # The paired table: each step's difference, its interval, and "shown by this run" exactly when it excludes zero.
     steps = metrics["rank_steps"]
-    assert [step["step"] for step in steps] == ["r 2 -> 8", "r 8 -> 32"]
-    for step, (smaller, larger) in zip(steps, [(2, 8), (8, 32)]):
+    pairs = [(8, 32)] if real_on_cpu else [(2, 8), (8, 32)]
+    assert [step["step"] for step in steps] == [f"r {smaller} -> {larger}" for smaller, larger in pairs]
+    for step, (smaller, larger) in zip(steps, pairs):
         assert step["difference"] == pytest.approx(sweep[larger]["accuracy"] - sweep[smaller]["accuracy"])
         low, high = step["interval"]
         assert low <= step["difference"] <= high
         assert step["shown by this run"] == (low > 0 or high < 0)
     if real:
-        # "accuracy went from 37.5 % at r = 2 to 83 % at r = 8 and 96.5 % at r = 32, and both steps' paired intervals
-        # exclude zero" (30 steps, one seed, measured 2026-12-05: +45.5 points, interval 38 to 53; +13.5, interval 8.5
-        # to 19; greedy, so it repeats on this CPU: allow 3 points for another's rounding). Takeaways: "r = 32 beat
-        # r = 8 by 13.5 points in one seed".
-        assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.375, 0.83, 0.965], abs=0.03)
+        # "accuracy went from 83 % at r = 8 to 96.5 % at r = 32, and the step's paired interval excludes zero (+13.5
+        # points, 8.5 to 19)" (30 steps, one seed, measured 2026-12-05; greedy, so it repeats on this CPU: allow 3
+        # points for another's rounding). Takeaways: "r = 32 beat r = 8 by 13.5 points in one seed". (r = 2, in an
+        # earlier run that day: 37.5 %, the step from 2 to 8 +45.5 points, interval 38 to 53; -p sweep_ranks 2,32.)
+        assert [sweep[r]["accuracy"] for r in (8, 32)] == pytest.approx([0.83, 0.965], abs=0.03)
+        if 2 in sweep:
+            assert sweep[2]["accuracy"] == pytest.approx(0.375, abs=0.03)
         assert all(step["shown by this run"] for step in steps)
-        assert steps[0]["difference"] > 0 and steps[1]["difference"] > 0
+        assert all(step["difference"] > 0 for step in steps)
+        assert steps[-1]["difference"] == pytest.approx(0.135, abs=0.03)
+        assert steps[-1]["interval"] == pytest.approx([0.085, 0.19], abs=0.03)
         # Near 100 % the interval narrows: r = 32's 96.5 % has [94 %, 99 %] (5 points wide; 3 points for rounding).
         assert sweep[32]["accuracy_ci"] == pytest.approx([0.94, 0.99], abs=0.03)
         # "LoRA at r = 8 trains 1.8 % of the weights".
