@@ -301,6 +301,7 @@ LESSON_VALIDATORS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "olive_finetune": ("05", _validate_optional_bool),
     "memory_budget_gb": ("07", _validate_memory_budget),
     "base_dpo": ("09", _validate_optional_bool),
+    "sft_term": ("09", _validate_optional_bool),
     "export_onnx": ("09", _validate_optional_bool),
 }
 

@@ -91,6 +91,9 @@ def test_a_lessons_own_parameter_is_checked_and_taken_only_where_it_is_declared(
         runner.validate_overrides(["05_export"], "ci", {"speed_model_id": "Qwen/Qwen2.5-0.5B-Instruct"})
     runner.validate_overrides(["03_lora"], "ci", {"sweep_ranks": "4,16"})
     runner.validate_overrides(["09_preference"], "cpu", {"base_dpo": True})
+    runner.validate_overrides(["09_preference"], "cpu", {"sft_term": True})
+    with pytest.raises(ValueError, match=r"sft_term must be True, False or None"):
+        runner.validate_overrides(["09_preference"], "cpu", {"sft_term": 1.5})
     runner.validate_overrides(["05_export"], "cpu", {"olive_finetune": True})
     with pytest.raises(ValueError, match=r"olive_finetune must be True, False or None"):
         runner.validate_overrides(["05_export"], "cpu", {"olive_finetune": "yes"})
