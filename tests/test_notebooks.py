@@ -205,7 +205,7 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     # layer (B = 0), and only A and B are trainable.
     by_hand = metrics["lora_by_hand"]
     assert by_hand["max_abs_diff"] <= 1e-6 and by_hand["starts_as_base"] is True and by_hand["trainable"] == ["A", "B"]
-    # Rank sweep: r / 4, r and 4 r, the middle one being section 2's adapter. Adapter size grows in proportion to
+    # Rank sweep: r / 4 (not for a real model on a CPU), r and 4 r, r being section 2's adapter. Adapter size grows with
     # rank. Accuracy claims rest on intervals (one seed, 200 phrases: measured 55.5 % -> 56 % -> 32.5 % at ci on
     # 2026-12-04, each about +-7 points; 37.5 % -> 83 % -> 96.5 % on SmolLM2 on 2026-12-05), so the orderings the prose
     # names are asserted through the paired steps below, not from the accuracies alone.
@@ -241,8 +241,6 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
         # points for another's rounding). Takeaways: "r = 32 beat r = 8 by 13.5 points in one seed". (r = 2, in an
         # earlier run that day: 37.5 %, the step from 2 to 8 +45.5 points, interval 38 to 53; -p sweep_ranks 2,32.)
         assert [sweep[r]["accuracy"] for r in (8, 32)] == pytest.approx([0.83, 0.965], abs=0.03)
-        if 2 in sweep:
-            assert sweep[2]["accuracy"] == pytest.approx(0.375, abs=0.03)
         assert all(step["shown by this run"] for step in steps)
         assert all(step["difference"] > 0 for step in steps)
         assert steps[-1]["difference"] == pytest.approx(0.135, abs=0.03)
@@ -272,6 +270,10 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
         assert [sweep[r]["accuracy"] for r in (2, 8, 32)] == pytest.approx([0.555, 0.56, 0.325], abs=0.03)
         assert [step["shown by this run"] for step in steps] == [False, True]
         assert steps[1]["difference"] < 0 and steps[1]["interval"][1] < -0.10  # a loss of over 10 points, at least
+        # "(+0.5 points, paired interval -7 to +7)", "(-23.5 points, interval -30 to -17)" (measured exactly so).
+        assert [step["difference"] for step in steps] == pytest.approx([0.005, -0.235], abs=0.03)
+        assert [step["interval"] for step in steps] == [pytest.approx([-0.07, 0.07], abs=0.03),
+                                                         pytest.approx([-0.30, -0.17], abs=0.03)]
     # Each adapter is best at its own task on one shared base: the tone adapter at tone accuracy, the extract adapter
     # at making the expected records likely (ci, 2026-12-04: tone accuracy 56 % and 0 %; record perplexity 22,414 with
     # the tone adapter and 20.5 with the extract adapter).
