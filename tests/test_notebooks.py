@@ -887,11 +887,14 @@ def check_09_preference(metrics: dict[str, Any], executed: Path) -> None:
     real = metrics["params"]["model_id"] != config.COURSE_TINY
     # Section 6: DPO from the base and DPO with the SFT term run on course-tiny and on a GPU (on SmolLM2 on a CPU each
     # would add about 2 minutes).
-    for ran in ("run_base_dpo", "run_sft_term"):
-        if not real:
-            assert metrics[ran]
+    for parameter in ("base_dpo", "sft_term"):  # None: the lesson's default; True or False: what the run asked for
+        ran = metrics[f"run_{parameter}"]
+        if metrics[parameter] is not None:
+            assert ran is metrics[parameter]
+        elif not real:
+            assert ran
         elif metrics["params"]["profile"] == "cpu":
-            assert not metrics[ran]
+            assert not ran
     from_sft = ["SFT + DPO", "SFT + DPO + SFT term"] if metrics["run_sft_term"] else ["SFT + DPO"]
     from_base = ["base + DPO", "base + ORPO"] if metrics["run_base_dpo"] else ["base + ORPO"]
     assert list(reports) == ["base", "SFT (lesson 03)", *from_sft, *from_base]
