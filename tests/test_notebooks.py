@@ -205,12 +205,11 @@ def check_03_lora(metrics: dict[str, Any], executed: Path) -> None:
     # layer (B = 0), and only A and B are trainable.
     by_hand = metrics["lora_by_hand"]
     assert by_hand["max_abs_diff"] <= 1e-6 and by_hand["starts_as_base"] is True and by_hand["trainable"] == ["A", "B"]
-    # Rank sweep: r / 4 (not for a real model on a CPU), r and 4 r, r being section 2's adapter. Adapter size grows with
-    # rank. Accuracy claims rest on intervals (one seed, 200 phrases: measured 55.5 % -> 56 % -> 32.5 % at ci on
-    # 2026-12-04, each about +-7 points; 37.5 % -> 83 % -> 96.5 % on SmolLM2 on 2026-12-05), so the orderings the prose
-    # names are asserted through the paired steps below, not from the accuracies alone.
-    # By default a real model on a CPU (SmolLM2 at the cpu profile) trains 4 r alone: "each rank is another training,
-    # about 80 s on 2 cores".
+    # Rank sweep: r / 4, r and 4 r, r being section 2's adapter (r / 4 not for a real model on a CPU, below). Adapter
+    # size grows with rank. Accuracy claims rest on intervals (one seed, 200 phrases: measured 55.5 % -> 56 % -> 32.5 %
+    # at ci on 2026-12-04, each about +-7 points; 37.5 % -> 83 % -> 96.5 % on SmolLM2 on 2026-12-05), so the orderings
+    # the prose names are asserted through the paired steps below, not from the accuracies alone.
+    # "For a real model on a CPU (SmolLM2 at the cpu profile) the default trains only the larger rank".
     real_on_cpu = real and metrics["params"]["profile"] == "cpu"
     sweep = {row["r"]: row for row in metrics["rank_sweep"]}
     assert list(sweep) == ([8, 32] if real_on_cpu else [2, 8, 32])
