@@ -25,4 +25,20 @@ def test_a_process_started_inside_the_block_runs_the_portable_kernels(monkeypatc
 
 def test_portable_env_adds_the_kernels_to_the_environment_given() -> None:
     env = numerics.portable_env({"PATH": "/bin", "MKL_CBWR": "AVX2"})
-    assert env == {"PATH": "/bin", "MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default"}
+    assert env == {"PATH": "/bin", "MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default",
+                   "TORCHDYNAMO_DISABLE": "1"}
+
+
+# torch.compile given a function, and whether TorchInductor was imported once bitsandbytes (which peft imports) loaded
+COMPILE_PROBE = ("import sys, torch, bitsandbytes; f = lambda x: x; "
+                 "print(torch.compile(f) is f, 'torch._inductor.compile_fx' in sys.modules)")
+
+
+def test_inside_the_block_torch_compile_hands_back_its_function_and_inductor_stays_unimported(monkeypatch) -> None:
+    monkeypatch.delenv("TORCHDYNAMO_DISABLE", raising=False)
+    outside = subprocess.run([sys.executable, "-c", COMPILE_PROBE], capture_output=True, text=True, check=True)
+    with numerics.portable_kernels_for_children():
+        inside = subprocess.run([sys.executable, "-c", COMPILE_PROBE], capture_output=True, text=True, check=True)
+    assert outside.stdout.split() == ["False", "True"]  # compiled code would be this CPU's; importing it costs 1.5 s
+    assert inside.stdout.split() == ["True", "False"]
+    assert "TORCHDYNAMO_DISABLE" not in os.environ
