@@ -29,16 +29,19 @@ def test_portable_env_adds_the_kernels_to_the_environment_given() -> None:
                    "TORCHDYNAMO_DISABLE": "1"}
 
 
-# torch.compile given a function, and whether TorchInductor was imported once bitsandbytes (which peft imports) loaded
-COMPILE_PROBE = ("import sys, torch, bitsandbytes; f = lambda x: x; "
-                 "print(torch.compile(f) is f, 'torch._inductor.compile_fx' in sys.modules)")
+# Whether loading bitsandbytes (which peft imports) imported TorchInductor's compiler, then whether torch.compile
+# handed back the function it was given
+COMPILE_PROBE = ("import sys, torch, bitsandbytes; loaded = 'torch._inductor.compile_fx' in sys.modules; "
+                 "f = lambda x: x; print(loaded, torch.compile(f) is f)")
 
 
-def test_inside_the_block_torch_compile_hands_back_its_function_and_inductor_stays_unimported(monkeypatch) -> None:
+def test_inside_the_block_torch_compile_is_a_no_op_and_bitsandbytes_leaves_inductors_compiler_unimported(
+        monkeypatch) -> None:
     monkeypatch.delenv("TORCHDYNAMO_DISABLE", raising=False)
     outside = subprocess.run([sys.executable, "-c", COMPILE_PROBE], capture_output=True, text=True, check=True)
     with numerics.portable_kernels_for_children():
         inside = subprocess.run([sys.executable, "-c", COMPILE_PROBE], capture_output=True, text=True, check=True)
-    assert outside.stdout.split() == ["False", "True"]  # compiled code would be this CPU's; importing it costs 1.5 s
-    assert inside.stdout.split() == ["True", "False"]
+    # bitsandbytes' behaviour, not the course's: if it stops compiling as it loads, numerics.py's reason has changed
+    assert outside.stdout.split() == ["True", "False"], "bitsandbytes no longer compiles at import: revisit numerics.py"
+    assert inside.stdout.split() == ["False", "True"]
     assert "TORCHDYNAMO_DISABLE" not in os.environ
