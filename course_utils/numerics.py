@@ -44,7 +44,7 @@ def portable_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def portable_kernels_active() -> bool:
-    """Whether this process was started with the portable kernels (they are read when the libraries load)."""
+    """Whether this process was started with the portable kernels (the first two are read as the libraries load)."""
     return all(os.environ.get(name) == value for name, value in PORTABLE_KERNELS.items())
 
 
